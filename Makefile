@@ -1,0 +1,64 @@
+# hearth -- top-level entry points. See README.md.
+#
+#   make run    install what is missing, fetch and build llama.cpp and hearth,
+#               then run the default model
+#   make test   the same set-up, then every test (ctest)
+#   make asan   the whole suite under AddressSanitizer + UBSan
+#   make bench  decode speed of hearth against llama-bench (same source/model)
+#
+# Variables: MODEL=path.gguf, THREADS=N, CMAKE_FLAGS="-DGGML_CUDA=ON ..."
+
+BUILD       ?= build
+ASAN_BUILD  ?= build-asan
+ANCHOR_BUILD ?= build-anchor
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+MODEL       ?= models/stories260k.gguf
+PROMPT      ?= Once upon a time
+
+# ccache keys on paths relative to the checkout, so a fresh clone elsewhere
+# (CI) still hits the cache of an earlier build.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
+.PHONY: all deps llama build run test asan bench anchors clean distclean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+llama: deps
+	@scripts/fetch-llama.sh
+
+$(BUILD)/CMakeCache.txt: | llama
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: llama $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/hearth run $(MODEL) "$(PROMPT)"
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure
+
+$(ASAN_BUILD)/CMakeCache.txt: | llama
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Release -DHEARTH_SANITIZE=ON $(CMAKE_FLAGS)
+
+asan: llama $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ctest --test-dir $(ASAN_BUILD) --output-on-failure
+
+anchors: llama
+	scripts/build-anchors.sh $(ANCHOR_BUILD) $(JOBS)
+
+bench: build anchors
+	scripts/bench-decode.sh $(BUILD)/hearth $(ANCHOR_BUILD)/bin/llama-bench $(MODEL)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(ANCHOR_BUILD)
+
+distclean: clean
+	rm -rf third_party

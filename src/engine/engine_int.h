@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* engine_int.h -- pieces shared by src/engine's files; not for other modules.
+ *
+ * The unit tests include this header too, to test the pure pieces (text
+ * assembly, logprobs) directly. */
+#ifndef HR_ENGINE_ENGINE_INT_H
+#define HR_ENGINE_ENGINE_INT_H
+
+#include "engine/engine.h"
+
+#include <llama.h>
+
+struct hr_model {
+    struct llama_model *lm;
+    const struct llama_vocab *vocab;
+    char *path;
+    hr_model_info info;
+    const char *tmpl; /* the GGUF's chat template, owned by llama.cpp, or NULL */
+};
+
+/* ---- textout: turns token pieces into text a client may see ------------
+ *
+ * Text is held back while it might still become a stop string or while it
+ * ends inside a UTF-8 character; once a stop string appears, everything from
+ * it on is dropped. Invalid UTF-8 is replaced with U+FFFD, so what comes out
+ * is always valid UTF-8. */
+typedef struct hr_textout {
+    hr_buf pending;                      /* received, not yet emitted */
+    const char *stop[HR_GEN_MAX_STOP];   /* borrowed */
+    size_t stop_len[HR_GEN_MAX_STOP];
+    size_t n_stop;
+    bool stopped;                        /* a stop string was seen */
+} hr_textout;
+
+void hr__textout_init(hr_textout *t, const char *const *stop, size_t n_stop);
+void hr__textout_deinit(hr_textout *t);
+
+/* Feed one piece; append what became safe to show to out. Returns 1 when a
+ * stop string completed (nothing more will be emitted), 0 otherwise, or
+ * HR_ENOMEM. */
+int hr__textout_push(hr_textout *t, const char *piece, size_t n, hr_buf *out);
+
+/* End of generation: append everything still held (an unfinished character
+ * becomes U+FFFD). Returns 0 or HR_ENOMEM. */
+int hr__textout_flush(hr_textout *t, hr_buf *out);
+
+/* ---- logprobs ------------------------------------------------------------ */
+
+/* Log-softmax of logits[tok] over n_vocab logits, and, when n_top > 0, the
+ * n_top most likely tokens best first into top[]. Returns the logprob. */
+float hr__logprobs(const float *logits, int32_t n_vocab, int32_t tok, hr_token_prob *top,
+                   size_t n_top);
+
+/* ---- sampler ------------------------------------------------------------- */
+
+/* Build llama.cpp's sampler chain for p (penalties, top-k, top-p, min-p,
+ * temperature, then a seeded draw; greedy at temperature 0). NULL on OOM. */
+struct llama_sampler *hr__sampler_new(const hr_model *m, const hr_gen_params *p);
+
+#endif

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# test_cli.sh -- the `hearth` command line as a user meets it: reference
+# output, the REPL over a pipe, and every bad input giving one line on stderr
+# and a non-zero exit (never a crash). Usage: test_cli.sh HEARTH MODEL
+set -u
+HEARTH=$1
+MODEL=$2
+REF=", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); echo "ok   - $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $1"; }
+
+# expect_error NAME WANT_RC PATTERN -- CMD...: exit code WANT_RC, exactly one
+# line on stderr matching PATTERN, nothing on stdout, and no sanitizer report.
+expect_error() {
+    local name=$1 want=$2 pat=$3
+    shift 4
+    "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+    local rc=$?
+    local lines
+    lines=$(wc -l <"$tmp/err")
+    if [ "$rc" -eq "$want" ] && [ "$lines" -eq 1 ] && grep -q -- "$pat" "$tmp/err" &&
+        [ ! -s "$tmp/out" ]; then
+        ok "$name"
+    else
+        bad "$name (rc=$rc want $want, stderr: $(head -c 300 "$tmp/err"))"
+    fi
+}
+
+# --- what works ------------------------------------------------------------
+out=$("$HEARTH" run "$MODEL" "Once upon a time" --temperature 0 -n 40 2>"$tmp/err")
+rc=$?
+if [ $rc -eq 0 ] && [ "$out" = "$REF" ]; then ok "greedy reference text"; else
+    bad "greedy reference text (rc=$rc): $out $(cat "$tmp/err")"; fi
+
+out=$(HEARTH_MODEL="$MODEL" "$HEARTH" run "Once upon a time" --temp 0 -n 40 2>&1)
+[ "$out" = "$REF" ] && ok "default model from HEARTH_MODEL" || bad "default model: $out"
+
+out=$("$HEARTH" run "$MODEL" "Once upon a time" --temperature 0 -n 40 --stop "irl named" 2>&1)
+[ "$out" = ", there was a little g" ] && ok "stop string across tokens" || bad "stop: $out"
+
+out=$("$HEARTH" run "$MODEL" "Once upon a time" --temperature 0 -n 3 --logprobs --top-logprobs 2)
+if [ "$(echo "$out" | wc -l)" -eq 3 ] && echo "$out" | head -1 | grep -q '^","	-0\.0'; then
+    ok "--logprobs prints one token per line"; else bad "--logprobs: $out"; fi
+
+a=$("$HEARTH" run "$MODEL" "Once upon a time" --temperature 1 --seed 5 -n 30 2>&1)
+b=$("$HEARTH" run "$MODEL" "Once upon a time" --temperature 1 --seed 5 -n 30 2>&1)
+c=$("$HEARTH" run "$MODEL" "Once upon a time" --temperature 1 --seed 6 -n 30 2>&1)
+[ "$a" = "$b" ] && [ "$a" != "$c" ] && ok "seeds reproduce and differ" || bad "seeds: $a | $b | $c"
+
+# The REPL over a pipe: two turns, then /bye. Continuing the text, the second
+# turn sees the first (its answer differs from a fresh start).
+printf 'Once upon a time\nThe dog\n/bye\nnever read\n' |
+    "$HEARTH" run "$MODEL" --temperature 0 -n 8 >"$tmp/repl" 2>"$tmp/err"
+rc=$?
+fresh=$("$HEARTH" run "$MODEL" "The dog" --temperature 0 -n 8)
+if [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/repl")" -eq 2 ] && [ "$(sed -n 2p "$tmp/repl")" != "$fresh" ]; then
+    ok "REPL keeps the conversation and exits on /bye"
+else
+    bad "REPL (rc=$rc): $(cat "$tmp/repl" "$tmp/err")"
+fi
+printf 'Once upon a time\n' | "$HEARTH" run "$MODEL" --temperature 0 -n 5 >/dev/null 2>&1 &&
+    ok "REPL exits 0 on end of input" || bad "REPL EOF"
+
+# Ctrl-C during a one-shot answer stops it and exits 130.
+"$HEARTH" run "$MODEL" "Once upon a time" --stop "@@@" -n 2000000 --ctx-size 2048 \
+    >"$tmp/int" 2>&1 &
+pid=$!
+sleep 0.3
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -eq 130 ] && ok "SIGINT stops the answer (exit 130)" || bad "SIGINT rc=$rc"
+
+"$HEARTH" --version | grep -q '^hearth [0-9]' && ok "--version" || bad "--version"
+for c in run show; do
+    "$HEARTH" $c --help | grep -q "^Usage: hearth $c" && ok "$c --help" || bad "$c --help"
+done
+"$HEARTH" show "$MODEL" | grep -q "architecture *llama" && ok "show" || bad "show"
+
+# --- bad input -------------------------------------------------------------
+expect_error "missing file" 1 "no such file" -- "$HEARTH" run "$tmp/none.gguf" hi
+expect_error "directory" 1 "is a directory" -- "$HEARTH" run "$tmp" hi
+: >"$tmp/empty.gguf"
+expect_error "empty file" 1 "empty file" -- "$HEARTH" run "$tmp/empty.gguf" hi
+echo "not a model" >"$tmp/text.gguf"
+expect_error "non-GGUF file" 1 "not a GGUF file" -- "$HEARTH" run "$tmp/text.gguf" hi
+size=$(stat -c %s "$MODEL")
+for cut in 2 4 12 64 700 9000 60000 $((size / 2)) $((size - 1)); do
+    head -c $cut "$MODEL" >"$tmp/cut.gguf"
+    expect_error "truncated at $cut" 1 "truncated\|not a GGUF" -- "$HEARTH" run "$tmp/cut.gguf" hi
+done
+mkfifo "$tmp/fifo"
+expect_error "fifo" 1 "not a regular file" -- "$HEARTH" run "$tmp/fifo" hi
+cp "$MODEL" "$tmp/locked.gguf"
+chmod 000 "$tmp/locked.gguf"
+chmod 755 "$tmp"
+if [ "$(id -u)" -eq 0 ]; then
+    # root reads anything; drop to nobody so the permission check is real.
+    expect_error "unreadable file" 1 "permission denied" -- \
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$HEARTH" run "$tmp/locked.gguf" hi
+else
+    expect_error "unreadable file" 1 "permission denied" -- "$HEARTH" run "$tmp/locked.gguf" hi
+fi
+expect_error "context over the model's" 1 "exceeds the model's trained context" -- \
+    "$HEARTH" run "$MODEL" hi --ctx-size 4096
+expect_error "max_tokens 0" 2 "max_tokens must be > 0" -- "$HEARTH" run "$MODEL" hi -n 0
+expect_error "max_tokens negative" 2 "max_tokens must be > 0" -- "$HEARTH" run "$MODEL" hi -n -4
+expect_error "temperature < 0" 2 "temperature" -- "$HEARTH" run "$MODEL" hi --temperature -1
+expect_error "top_p 0" 2 "top_p" -- "$HEARTH" run "$MODEL" hi --top-p 0
+expect_error "not a number" 2 "needs a number" -- "$HEARTH" run "$MODEL" hi --top-k many
+expect_error "missing value" 2 "needs a value" -- "$HEARTH" run "$MODEL" hi --seed
+expect_error "unknown option" 2 "unknown option" -- "$HEARTH" run --frobnicate
+expect_error "unknown command" 2 "unknown command" -- "$HEARTH" frobnicate
+expect_error "too many arguments" 2 "unexpected argument" -- "$HEARTH" run "$MODEL" a b
+expect_error "--chat with --raw" 2 "exclude" -- "$HEARTH" run "$MODEL" hi --chat --raw
+expect_error "zero threads" 2 "out of range" -- "$HEARTH" run "$MODEL" hi -t 0
+
+echo "cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]
