@@ -16,7 +16,7 @@ if [ ! -f "$dir/CMakeCache.txt" ]; then
     # a web UI and stalls without network.
     cmake -S "$root/third_party/llama.cpp" -B "$dir" -DCMAKE_BUILD_TYPE=Release \
         -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE="$native" -DLLAMA_BUILD_TESTS=OFF \
-        -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
+        -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_ALL_WARNINGS=OFF -DGGML_ALL_WARNINGS=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
         -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_NUMBER=0 \
         -DLLAMA_BUILD_COMMIT=v0.5.0 "${launcher[@]}" ${ANCHOR_CMAKE_FLAGS:-} >/dev/null
 fi
