@@ -57,4 +57,29 @@ float hr__logprobs(const float *logits, int32_t n_vocab, int32_t tok, hr_token_p
  * temperature, then a seeded draw; greedy at temperature 0). NULL on OOM. */
 struct llama_sampler *hr__sampler_new(const hr_model *m, const hr_gen_params *p);
 
+/* ---- seq: one sequence's sampling step (seq.c) ----------------------------
+ * Shared by the single-stream session and the batching scheduler. */
+typedef struct hr_seq {
+    const hr_model *m;
+    const hr_gen_params *p;  /* borrowed; must outlive the seq */
+    struct llama_sampler *smpl;
+    hr_textout tout;
+    hr_buf piece;            /* the last token's raw text */
+    hr_buf text;             /* the last step's safe text */
+    hr_token_prob top[HR_GEN_MAX_TOP_LOGPROBS];
+    int32_t n_generated;
+} hr_seq;
+
+/* Build the sampler for p and feed it the prompt (for penalties). */
+int hr__seq_init(hr_seq *q, const hr_model *m, const hr_gen_params *p, const int32_t *prompt,
+                 size_t n_prompt);
+void hr__seq_deinit(hr_seq *q);
+
+/* Sample from the logits at batch index idx and fill *ev (its pointers stay
+ * valid until the next step). ctx_full says the sampled token could not be
+ * decoded. Returns 1 when this was the last token (*finish says why), 0 to
+ * go on, or a negative code. */
+int hr__seq_step(hr_seq *q, struct llama_context *ctx, int32_t idx, bool ctx_full,
+                 hr_gen_event *ev, hr_finish *finish);
+
 #endif

@@ -157,15 +157,10 @@ static size_t reuse_prefix(hr_session *s, const int32_t *prompt, size_t n)
     return keep;
 }
 
-/* State of one generate call, so the per-token step can be its own function. */
+/* State of one generate call. */
 typedef struct gen_state {
     hr_session *s;
-    const hr_gen_params *p;
-    struct llama_sampler *smpl;
-    hr_textout tout;
-    hr_buf piece;
-    hr_buf text;
-    hr_token_prob top[HR_GEN_MAX_TOP_LOGPROBS];
+    hr_seq seq;
     hr_gen_result res;
 } gen_state;
 
@@ -174,43 +169,18 @@ typedef struct gen_state {
 static int step(gen_state *g, hr_gen_cb cb, void *ud, int32_t *tok)
 {
     hr_session *s = g->s;
-    const hr_model *m = s->m;
-    const float *logits = llama_get_logits_ith(s->ctx, -1);
-    int32_t t = llama_sampler_sample(g->smpl, s->ctx, -1);
-    hr_gen_event ev = {.token = t, .n_generated = ++g->res.n_generated};
-    if (g->p->logprobs || g->p->top_logprobs > 0) {
-        ev.n_top = (size_t)g->p->top_logprobs;
-        ev.logprob = hr__logprobs(logits, m->info.n_vocab, t, g->top, ev.n_top);
-        ev.top = g->top;
+    hr_gen_event ev;
+    int rc = hr__seq_step(&g->seq, s->ctx, -1, s->n_cache + 1 >= s->n_ctx, &ev, &g->res.finish);
+    if (rc < 0) {
+        return rc;
     }
-    hr_buf_reset(&g->piece);
-    hr_buf_reset(&g->text);
-    bool eog = hr_model_token_is_eog(m, t);
-    int rc = eog ? 0 : hr_model_token_piece(m, t, &g->piece);
-    int stopped = rc < 0 ? rc : hr__textout_push(&g->tout, g->piece.p, g->piece.len, &g->text);
-    if (stopped < 0) {
-        return stopped;
-    }
-    if (eog || stopped) {
-        g->res.finish = HR_FINISH_STOP;
-        ev.is_final = true;
-    } else if (g->res.n_generated >= g->p->max_tokens || s->n_cache + 1 >= s->n_ctx) {
-        g->res.finish = HR_FINISH_LENGTH;
-        ev.is_final = true;
-    }
-    if (ev.is_final && hr__textout_flush(&g->tout, &g->text) < 0) {
-        return HR_ENOMEM;
-    }
-    ev.piece = g->piece.p ? g->piece.p : "";
-    ev.piece_len = g->piece.len;
-    ev.text = g->text.p ? g->text.p : "";
-    ev.text_len = g->text.len;
+    g->res.n_generated = ev.n_generated;
     if (cb && !cb(&ev, ud)) {
         g->res.finish = HR_FINISH_CANCELED;
         return 1;
     }
-    *tok = t;
-    return ev.is_final ? 1 : 0;
+    *tok = ev.token;
+    return rc;
 }
 
 static int run_loop(gen_state *g, hr_gen_cb cb, void *ud, char *err, size_t errlen)
@@ -244,7 +214,8 @@ static int run_loop(gen_state *g, hr_gen_cb cb, void *ud, char *err, size_t errl
 }
 
 /* Tokenize and decode the prompt; fills res's prompt fields. */
-static int prefill(gen_state *g, const char *prompt, size_t len, char *err, size_t errlen)
+static int prefill(gen_state *g, const hr_gen_params *p, const char *prompt, size_t len,
+                   char *err, size_t errlen)
 {
     hr_session *s = g->s;
     int32_t *toks = NULL;
@@ -262,12 +233,13 @@ static int prefill(gen_state *g, const char *prompt, size_t len, char *err, size
         return hr_errf(err, errlen, HR_ECTXFULL,
                        "the prompt is %zu tokens but the context holds %u", n, s->n_ctx);
     }
+    rc = hr__seq_init(&g->seq, s->m, p, toks, n);
+    if (rc < 0) {
+        hr_free(toks);
+        return hr_errf(err, errlen, rc, "out of memory");
+    }
     double t0 = now_ms();
     size_t keep = reuse_prefix(s, toks, n);
-    /* Penalties look back over the prompt too, as llama.cpp's server does. */
-    for (size_t i = 0; i < n; i++) {
-        llama_sampler_accept(g->smpl, toks[i]);
-    }
     rc = decode_tokens(s, toks + keep, n - keep);
     hr_free(toks);
     g->res.n_prompt = (int32_t)n;
@@ -287,23 +259,15 @@ int hr_session_generate(hr_session *s, const char *prompt, size_t len, const hr_
         return rc;
     }
     atomic_store(&s->cancel, false);
-    gen_state g = {.s = s, .p = p};
-    hr__textout_init(&g.tout, p->stop, p->n_stop);
-    g.smpl = hr__sampler_new(s->m, p);
-    if (!g.smpl) {
-        return hr_errf(err, errlen, HR_ENOMEM, "out of memory");
-    }
-    rc = prefill(&g, prompt, len, err, errlen);
+    gen_state g = {.s = s};
+    rc = prefill(&g, p, prompt, len, err, errlen);
     if (rc == HR_ECANCELED) {
         g.res.finish = HR_FINISH_CANCELED;
         rc = 0;
     } else if (rc == 0) {
         rc = run_loop(&g, cb, ud, err, errlen);
     }
-    llama_sampler_free(g.smpl);
-    hr__textout_deinit(&g.tout);
-    hr_buf_deinit(&g.piece);
-    hr_buf_deinit(&g.text);
+    hr__seq_deinit(&g.seq);
     if (res) {
         *res = g.res;
     }
