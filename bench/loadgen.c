@@ -229,20 +229,13 @@ static int check_opts(opts *o)
 /* Returns the string slot an option fills, or NULL for a numeric option. */
 static const char **string_slot(opts *o, const char *name)
 {
-    if (strcmp(name, "--url") == 0) {
-        return &o->url;
-    }
-    if (strcmp(name, "--prompt") == 0) {
-        return &o->prompt;
-    }
-    if (strcmp(name, "--endpoint") == 0) {
-        return &o->endpoint;
-    }
-    if (strcmp(name, "--model") == 0) {
-        return &o->model;
-    }
-    if (strcmp(name, "--label") == 0) {
-        return &o->label;
+    static const char *const names[] = {"--url", "--prompt", "--endpoint", "--model", "--label"};
+    const char **slots[] = {&o->url, &o->prompt, &o->endpoint, &o->model, &o->label};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(name, names[i]) == 0) {
+            return slots[i];
+        }
     }
     return NULL;
 }

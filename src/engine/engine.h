@@ -216,4 +216,89 @@ void hr_session_cancel(hr_session *s);
 /* Forget the KV cache, so the next call processes its whole prompt. */
 void hr_session_reset(hr_session *s);
 
+/* ---- the serving engine: continuous batching on its own thread ---------
+ *
+ * hr_engine owns one llama context with a KV sequence per slot and one
+ * thread. Between decode steps it admits queued jobs into free slots; each
+ * step decodes one token for every running stream plus a chunk of pending
+ * prompts, in one llama_decode. Jobs go in with hr_engine_submit (any
+ * thread); results come back as events on a queue whose fd becomes readable
+ * when it goes from empty to non-empty, so an event loop can watch it.
+ * Requests are named by the caller's uint64_t id, never by pointer. */
+typedef struct hr_engine hr_engine;
+
+/* A zero-initialised struct means all defaults. */
+typedef struct hr_engine_opts {
+    uint32_t n_slots;   /* sequences decoded together; 0 = 4 */
+    uint32_t n_ctx;     /* total context, split evenly among the slots;
+                           0 = n_slots * min(model's trained context, 4096) */
+    int32_t n_threads;  /* compute threads; 0 = hr_engine_default_threads() */
+    uint32_t n_batch;   /* most tokens per decode step; 0 = 512 */
+    uint32_t max_queue; /* jobs that may wait for a slot; 0 = 64 */
+} hr_engine_opts;
+
+/* Start the engine thread. Refuses a per-slot context above the model's
+ * trained context (HR_ECTXFULL). */
+int hr_engine_open(hr_engine **out, hr_model *m, const hr_engine_opts *opts, char *err,
+                   size_t errlen);
+
+/* Cancel everything, join the thread, free all. Events not yet polled are
+ * dropped. NULL is a no-op. */
+void hr_engine_close(hr_engine *e);
+
+uint32_t hr_engine_n_slots(const hr_engine *e);
+uint32_t hr_engine_n_ctx_slot(const hr_engine *e); /* context per slot, in tokens */
+
+typedef struct hr_job {
+    uint64_t id;         /* the caller's name for it, echoed in every event */
+    int32_t *tokens;     /* the prompt; the engine takes ownership (hr_free) */
+    size_t n_tokens;     /* >= 1 and < hr_engine_n_ctx_slot() */
+    hr_gen_params params; /* checked; stop strings are copied */
+    bool embed;          /* mean-pooled, L2-normalised embedding instead of text */
+} hr_job;
+
+/* Queue a job. Returns 0 (events will follow, ending with HR_EV_DONE),
+ * HR_EQUEUEFULL (every slot busy and max_queue jobs waiting), HR_EINVAL,
+ * HR_ECTXFULL or HR_ENOMEM; on failure the caller keeps job->tokens. */
+int hr_engine_submit(hr_engine *e, hr_job *job);
+
+/* Stop job id, queued or running; its slot is free after the current step
+ * and a HR_EV_DONE with HR_FINISH_CANCELED follows. Unknown ids are ignored.
+ * Any thread. */
+void hr_engine_cancel(hr_engine *e, uint64_t id);
+
+/* Readable while events wait; hr_engine_poll drains it. */
+int hr_engine_fd(const hr_engine *e);
+
+typedef enum hr_ev_type {
+    HR_EV_TOKEN = 0,     /* one generated token: tok */
+    HR_EV_EMBEDDING = 1, /* embd[0..n_embd) */
+    HR_EV_DONE = 2,      /* the job is over: res (and err if it failed) */
+} hr_ev_type;
+
+typedef struct hr_engine_event {
+    struct hr_engine_event *next;
+    uint64_t id;
+    hr_ev_type type;
+    hr_gen_event tok;  /* TOKEN; pointers valid until the event is freed */
+    hr_gen_result res; /* DONE */
+    int err;           /* DONE: 0, or why the job failed */
+    float *embd;       /* EMBEDDING */
+    int32_t n_embd;
+} hr_engine_event;
+
+/* Take every waiting event, oldest first, as a list linked by next; NULL if
+ * none. The caller frees each with hr_engine_event_free. */
+hr_engine_event *hr_engine_poll(hr_engine *e);
+void hr_engine_event_free(hr_engine_event *ev);
+
+typedef struct hr_engine_stats {
+    uint32_t slots_busy;  /* slots running a job */
+    uint32_t queue_depth; /* jobs waiting for a slot */
+    uint64_t steps;       /* decode steps so far */
+} hr_engine_stats;
+
+/* A snapshot; any thread. */
+void hr_engine_get_stats(const hr_engine *e, hr_engine_stats *st);
+
 #endif

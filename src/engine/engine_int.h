@@ -82,4 +82,11 @@ void hr__seq_deinit(hr_seq *q);
 int hr__seq_step(hr_seq *q, struct llama_context *ctx, int32_t idx, bool ctx_full,
                  hr_gen_event *ev, hr_finish *finish);
 
+/* ---- embeddings (embed.c) -------------------------------------------------- */
+
+/* Embed toks[0..n) with *ectx, making it on first use (n_ctx tokens). On
+ * success *out is an hr_malloc'd unit vector of *n_out floats. */
+int hr__embed(const hr_model *m, struct llama_context **ectx, uint32_t n_ctx, int32_t n_threads,
+              const int32_t *toks, size_t n, float **out, int32_t *n_out);
+
 #endif
