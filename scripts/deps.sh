@@ -10,7 +10,7 @@ pkgs=(
     build-essential cmake pkg-config git ccache ca-certificates
     libcmocka-dev pmccabe
     libevent-dev libjansson-dev libcurl4-openssl-dev libssl-dev
-    libsqlite3-dev libpcre2-dev libyaml-dev
+    libsqlite3-dev libpcre2-dev libyaml-dev libhttp-parser-dev
     python3 curl
 )
 

@@ -18,6 +18,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"run", hr__cli_run, "generate text or chat with a local GGUF model"},
+    {"serve", hr__cli_serve, "serve a model over the OpenAI API"},
     {"show", hr__cli_show, "print a model's metadata"},
 };
 

@@ -58,5 +58,6 @@ const char *hr__cli_default_model(void);
 
 int hr__cli_run(int argc, char **argv);
 int hr__cli_show(int argc, char **argv);
+int hr__cli_serve(int argc, char **argv);
 
 #endif

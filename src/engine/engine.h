@@ -149,7 +149,12 @@ typedef struct hr_gen_params {
     bool logprobs;           /* report each sampled token's log-probability */
     int32_t top_logprobs;    /* also report this many alternatives (0..20) */
     bool ignore_eos;         /* never sample end-of-generation tokens */
+    const char *grammar;     /* GBNF the output must match (root rule "root"),
+                                borrowed; NULL = free text; HR_GRAMMAR_JSON */
 } hr_gen_params;
+
+/* A GBNF grammar for one JSON object, for response_format json_object. */
+extern const char HR_GRAMMAR_JSON[];
 
 void hr_gen_params_init(hr_gen_params *p);
 

@@ -14,6 +14,17 @@
 #include "util/alloc.h"
 #include "util/err.h"
 
+/* Whitespace is bounded so a model cannot pad forever inside the object. */
+const char HR_GRAMMAR_JSON[] =
+    "root ::= object\n"
+    "value ::= object | array | string | number | (\"true\" | \"false\" | \"null\") ws\n"
+    "object ::= \"{\" ws ( string \":\" ws value (\",\" ws string \":\" ws value)* )? \"}\" ws\n"
+    "array ::= \"[\" ws ( value (\",\" ws value)* )? \"]\" ws\n"
+    "string ::= \"\\\"\" ( [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" "
+    "[0-9a-fA-F]{4}) )* \"\\\"\" ws\n"
+    "number ::= \"-\"? ([0-9] | [1-9] [0-9]{0,15}) (\".\" [0-9]+)? ([eE] [-+]? [0-9]{1,4})? ws\n"
+    "ws ::= | \" \" | \"\\n\" [ \\t]{0,20}\n";
+
 void hr_gen_params_init(hr_gen_params *p)
 {
     memset(p, 0, sizeof *p);
@@ -107,6 +118,14 @@ struct llama_sampler *hr__sampler_new(const hr_model *m, const hr_gen_params *p)
         llama_sampler_chain_add(c, llama_sampler_init_penalties(
                                        m->info.n_vocab, p->repeat_last_n, p->repeat_penalty,
                                        p->frequency_penalty, p->presence_penalty));
+    }
+    if (p->grammar) {
+        struct llama_sampler *g = llama_sampler_init_grammar(m->vocab, p->grammar, "root");
+        if (!g) {
+            llama_sampler_free(c);
+            return NULL;
+        }
+        llama_sampler_chain_add(c, g);
     }
     if (p->ignore_eos && add_eog_ban(c, m) < 0) {
         llama_sampler_free(c);

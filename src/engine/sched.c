@@ -39,6 +39,7 @@
 typedef struct job_node {
     hr_job job;
     char *stops[HR_GEN_MAX_STOP]; /* owned copies behind job.params.stop */
+    char *grammar;                /* owned copy behind job.params.grammar */
     struct job_node *next;
 } job_node;
 
@@ -100,6 +101,7 @@ static void job_node_free(job_node *jn)
     for (size_t i = 0; i < HR_GEN_MAX_STOP; i++) {
         hr_free(jn->stops[i]);
     }
+    hr_free(jn->grammar);
     hr_free(jn);
 }
 
@@ -686,6 +688,15 @@ static job_node *job_copy(const hr_job *job)
             return NULL;
         }
         jn->job.params.stop[i] = jn->stops[i];
+    }
+    if (job->params.grammar) {
+        jn->grammar = hr_strdup(job->params.grammar);
+        if (!jn->grammar) {
+            jn->job.tokens = NULL;
+            job_node_free(jn);
+            return NULL;
+        }
+        jn->job.params.grammar = jn->grammar;
     }
     return jn;
 }

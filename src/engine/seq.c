@@ -19,11 +19,14 @@ int hr__seq_init(hr_seq *q, const hr_model *m, const hr_gen_params *p, const int
     if (!q->smpl) {
         return HR_ENOMEM;
     }
-    /* Penalties look back over the prompt too, as llama.cpp's server does. */
+    /* Penalties look back over the prompt too, as llama.cpp's server does.
+     * They are the chain's first sampler; the rest (a grammar above all)
+     * must not see the prompt. */
     if (p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f ||
         p->frequency_penalty != 0.0f) {
+        struct llama_sampler *pen = llama_sampler_chain_get(q->smpl, 0);
         for (size_t i = 0; i < n_prompt; i++) {
-            llama_sampler_accept(q->smpl, prompt[i]);
+            llama_sampler_accept(pen, prompt[i]);
         }
     }
     hr__textout_init(&q->tout, p->stop, p->n_stop);

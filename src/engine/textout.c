@@ -13,8 +13,6 @@
 #include "util/err.h"
 #include "util/str.h"
 
-static const char REPLACEMENT[] = "\xEF\xBF\xBD";
-
 void hr__textout_init(hr_textout *t, const char *const *stop, size_t n_stop)
 {
     memset(t, 0, sizeof *t);
@@ -30,33 +28,6 @@ void hr__textout_init(hr_textout *t, const char *const *stop, size_t n_stop)
 void hr__textout_deinit(hr_textout *t)
 {
     hr_buf_deinit(&t->pending);
-}
-
-/* Append p[0..n) to out with each invalid sequence replaced by one U+FFFD:
- * a lead byte and the continuation bytes it claims count as one, so an
- * unfinished character becomes a single replacement character. */
-static int append_sanitized(hr_buf *out, const char *p, size_t n)
-{
-    size_t start = 0;
-    size_t i = 0;
-    while (i < n) {
-        size_t k = hr_utf8_seq_len((unsigned char)p[i]);
-        if (k && i + k <= n && hr_utf8_valid(p + i, k)) {
-            i += k;
-            continue;
-        }
-        if (hr_buf_append(out, p + start, i - start) < 0 ||
-            hr_buf_append(out, REPLACEMENT, 3) < 0) {
-            return HR_ENOMEM;
-        }
-        size_t skip = 1;
-        while (skip < k && i + skip < n && ((unsigned char)p[i + skip] & 0xC0) == 0x80) {
-            skip++;
-        }
-        i += skip;
-        start = i;
-    }
-    return hr_buf_append(out, p + start, n - start);
 }
 
 /* How many trailing bytes of p[0..n) could be the start of some stop string. */
@@ -96,7 +67,7 @@ int hr__textout_push(hr_textout *t, const char *piece, size_t n, hr_buf *out)
     }
     if (cut < len) {
         t->stopped = true;
-        int rc = append_sanitized(out, p, cut);
+        int rc = hr_utf8_append_sanitized(out, p, cut);
         hr_buf_reset(&t->pending);
         return rc < 0 ? rc : 1;
     }
@@ -106,7 +77,7 @@ int hr__textout_push(hr_textout *t, const char *piece, size_t n, hr_buf *out)
     if (emit == 0) {
         return 0;
     }
-    int rc = append_sanitized(out, p, emit);
+    int rc = hr_utf8_append_sanitized(out, p, emit);
     hr_buf_consume(&t->pending, emit);
     return rc;
 }
@@ -115,7 +86,7 @@ int hr__textout_flush(hr_textout *t, hr_buf *out)
 {
     int rc = 0;
     if (!t->stopped && t->pending.len) {
-        rc = append_sanitized(out, t->pending.p, t->pending.len);
+        rc = hr_utf8_append_sanitized(out, t->pending.p, t->pending.len);
     }
     hr_buf_reset(&t->pending);
     return rc;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/err.h"
 
 int hr_strlcpy(char *dst, const char *src, size_t dstlen)
@@ -116,4 +117,29 @@ bool hr_utf8_valid(const char *p, size_t n)
         i += k;
     }
     return true;
+}
+
+int hr_utf8_append_sanitized(hr_buf *out, const char *p, size_t n)
+{
+    static const char replacement[] = "\xEF\xBF\xBD";
+    size_t start = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t k = hr_utf8_seq_len((unsigned char)p[i]);
+        if (k && i + k <= n && hr_utf8_valid(p + i, k)) {
+            i += k;
+            continue;
+        }
+        if (hr_buf_append(out, p + start, i - start) < 0 ||
+            hr_buf_append(out, replacement, 3) < 0) {
+            return HR_ENOMEM;
+        }
+        size_t skip = 1;
+        while (skip < k && i + skip < n && ((unsigned char)p[i + skip] & 0xC0) == 0x80) {
+            skip++;
+        }
+        i += skip;
+        start = i;
+    }
+    return hr_buf_append(out, p + start, n - start);
 }

@@ -27,6 +27,13 @@ size_t hr_utf8_complete_len(const char *p, size_t n);
  * cannot start one (a continuation byte or an invalid byte). */
 size_t hr_utf8_seq_len(unsigned char c);
 
+/* Append p[0..n) to out with each invalid sequence replaced by one U+FFFD
+ * (a lead byte and the continuation bytes it claims count as one, so an
+ * unfinished character becomes a single replacement character). Returns 0
+ * or HR_ENOMEM. */
+struct hr_buf;
+int hr_utf8_append_sanitized(struct hr_buf *out, const char *p, size_t n);
+
 /* True when p[0..n) is valid UTF-8. */
 bool hr_utf8_valid(const char *p, size_t n);
 

@@ -404,6 +404,25 @@ static void test_prefix_reuse(void **state)
     hr_buf_deinit(&next);
 }
 
+static void test_json_grammar(void **state)
+{
+    fixture *f = *state;
+    hr_gen_params p;
+    collect c;
+    hr_gen_result res;
+    greedy(&p, 60);
+    p.grammar = HR_GRAMMAR_JSON;
+    assert_int_equal(gen(f, "Once upon a time", &p, &c, &res), 0);
+    /* Unconstrained, this prompt gives ", there was..."; constrained, it must
+     * open a JSON object. */
+    assert_non_null(c.text.p);
+    assert_int_equal(c.text.p[0], '{');
+    if (res.finish == HR_FINISH_STOP) {
+        assert_non_null(strrchr(c.text.p, '}'));
+    }
+    hr_buf_deinit(&c.text);
+}
+
 static void test_chat_fallback(void **state)
 {
     fixture *f = *state;
@@ -553,6 +572,7 @@ int main(void)
         cmocka_unit_test(test_cancel_from_other_thread),
         cmocka_unit_test(test_utf8_token_pieces),
         cmocka_unit_test(test_prefix_reuse),
+        cmocka_unit_test(test_json_grammar),
         cmocka_unit_test(test_chat_fallback),
         cmocka_unit_test(test_bad_params_and_context),
         cmocka_unit_test(test_bad_files),

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/* http_int.h -- what src/http's files share: the HTTP/1.1 connection layer
+ * (server.c), the error and JSON helpers, metrics, and the handler context.
+ * Everything here runs on the loop thread. */
+#ifndef HR_HTTP_HTTP_INT_H
+#define HR_HTTP_HTTP_INT_H
+
+#include "http/http.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "util/buf.h"
+
+/* ---- connection layer (server.c) ------------------------------------------
+ * A request lives from its first byte until its response ends or its client
+ * goes away, whichever is first. After hr__http_respond or
+ * hr__http_stream_end the request is gone; if the client goes first, the
+ * on_close callback runs and the request is gone after it returns. */
+typedef struct hr_srv hr_srv;
+typedef struct hr_req hr_req;
+
+typedef void (*hr_req_handler)(hr_req *req, void *ud);
+typedef void (*hr_req_close_cb)(hr_req *req, void *ud);
+
+typedef struct hr_srv_opts {
+    const char *host;
+    uint16_t port;
+    size_t max_body_bytes;
+    size_t max_header_bytes;
+    uint32_t header_timeout_ms;
+    uint32_t body_timeout_ms;
+    uint32_t idle_timeout_ms;
+    /* Called as each response starts (metrics); may be NULL. */
+    void (*on_response)(hr_req *r, int status, void *ud);
+} hr_srv_opts;
+
+int hr__srv_open(hr_srv **out, struct event_base *base, const hr_srv_opts *o, hr_req_handler h,
+                 void *ud, char *err, size_t errlen);
+void hr__srv_close(hr_srv *s);
+uint16_t hr__srv_port(const hr_srv *s);
+void hr__srv_stop_accepting(hr_srv *s);
+size_t hr__srv_n_active(const hr_srv *s); /* requests being answered */
+/* Close every connection now (clients of unfinished requests see a reset;
+ * their on_close callbacks run). */
+void hr__srv_drop_all(hr_srv *s);
+
+const char *hr__req_method(const hr_req *r);
+const char *hr__req_path(const hr_req *r);  /* without the query string */
+const char *hr__req_header(const hr_req *r, const char *name); /* case-insensitive; NULL */
+const char *hr__req_body(const hr_req *r, size_t *len);
+uint64_t hr__req_id(const hr_req *r);
+/* A static string naming the route, for metrics ("" until set). */
+void hr__req_set_label(hr_req *r, const char *label);
+const char *hr__req_label(const hr_req *r);
+double hr__req_start_ms(const hr_req *r);
+
+/* Add a response header (before the response starts). */
+int hr__req_add_header(hr_req *r, const char *name, const char *value);
+void hr__req_on_close(hr_req *r, hr_req_close_cb cb, void *ud);
+
+/* A complete response; the request is finished. */
+void hr__http_respond(hr_req *r, int status, const char *content_type, const char *body,
+                      size_t len);
+/* A streamed response (chunked encoding). */
+void hr__http_stream_start(hr_req *r, int status, const char *content_type);
+void hr__http_stream_write(hr_req *r, const char *p, size_t n);
+void hr__http_stream_end(hr_req *r);
+
+/* Monotonic milliseconds. */
+double hr__now_ms(void);
+
+/* ---- errors and JSON (errors.c) -------------------------------------------- */
+
+/* Answer with the OpenAI error shape {"error":{message,type,param,code}}.
+ * type is derived from the status; param and code may be NULL. */
+void hr__http_error(hr_req *r, int status, const char *code, const char *param,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Answer with a JSON document (takes a reference: decrefs it). */
+void hr__http_json(hr_req *r, int status, json_t *doc);
+
+/* ---- OpenAI request bodies (openai_json.c) ------------------------------------ */
+
+typedef struct hr_oai_err {
+    int status;        /* HTTP status */
+    const char *param; /* the offending parameter, or NULL */
+    const char *code;  /* OpenAI error code, or NULL */
+    char msg[256];
+} hr_oai_err;
+
+typedef struct hr_oai_req {
+    hr_gen_params params; /* strings borrowed from the JSON document */
+    const char *model;    /* NULL when absent */
+    bool chat;            /* chat/completions rather than completions */
+    bool stream;
+    bool include_usage;   /* stream_options.include_usage */
+    bool max_tokens_given;
+} hr_oai_req;
+
+/* Fields common to both generation endpoints. Returns 0 or HR_EINVAL (e
+ * filled). */
+int hr__oai_parse_common(json_t *body, bool chat, hr_oai_req *r, hr_oai_err *e);
+
+typedef struct hr_oai_msgs {
+    hr_chat_msg *msgs; /* contents point into text[] */
+    hr_buf *text;
+    size_t n;
+} hr_oai_msgs;
+
+/* messages[] into chat messages (text parts joined). Free with
+ * hr__oai_msgs_free whatever the result. */
+int hr__oai_parse_messages(json_t *body, hr_oai_msgs *out, hr_oai_err *e);
+void hr__oai_msgs_free(hr_oai_msgs *m);
+
+/* ---- metrics (metrics.c) ----------------------------------------------------- */
+
+typedef struct hr_metrics hr_metrics;
+int hr__metrics_new(hr_metrics **out);
+void hr__metrics_free(hr_metrics *m);
+void hr__metrics_request(hr_metrics *m, const char *endpoint, int status, double latency_ms);
+void hr__metrics_tokens(hr_metrics *m, int64_t n_in, int64_t n_out);
+void hr__metrics_ttft(hr_metrics *m, double ms);
+int hr__metrics_render(const hr_metrics *m, const hr_engine_stats *st, hr_buf *out);
+
+/* ---- handler context shared by the api_*.c files ----------------------------- */
+
+typedef struct hr_gen_req hr_gen_req;     /* one generation in flight (gen.c) */
+typedef struct hr_embed_req hr_embed_req; /* one embeddings request (api_embed.c) */
+
+typedef struct hr_api {
+    hr_model *model;
+    hr_engine *engine;
+    hr_model_info info;
+    const char *model_id;     /* the name clients use */
+    char **api_keys;          /* NULL-terminated, or NULL for no auth */
+    hr_metrics *metrics;
+    bool loading;             /* /health says 503 */
+    uint64_t next_id;
+    hr_gen_req *inflight;     /* generations waiting for engine events */
+    hr_embed_req *embeds;     /* embedding requests waiting for engine events */
+    int64_t created;          /* unix time the model was loaded */
+} hr_api;
+
+/* One route: method, path (exact, or a prefix when ending in '*'). */
+typedef void (*hr_api_fn)(hr_api *api, hr_req *r);
+
+void hr__api_chat(hr_api *api, hr_req *r);
+void hr__api_completions(hr_api *api, hr_req *r);
+void hr__api_embeddings(hr_api *api, hr_req *r);
+void hr__api_models(hr_api *api, hr_req *r);
+void hr__api_model(hr_api *api, hr_req *r);
+void hr__api_health(hr_api *api, hr_req *r);
+void hr__api_metrics(hr_api *api, hr_req *r);
+
+/* Start a generation for r: checks the context, submits, and answers (as SSE
+ * or JSON) as engine events arrive. Takes ownership of toks. */
+void hr__gen_start(hr_api *api, hr_req *r, const hr_oai_req *o, int32_t *toks, size_t n);
+
+/* Engine events for generations (gen.c) and embeddings (api_embed.c); each
+ * returns false when the id is not one of its own. */
+bool hr__gen_dispatch(hr_api *api, hr_engine_event *ev);
+bool hr__embed_dispatch(hr_api *api, hr_engine_event *ev);
+/* Cancel every job in flight (shutdown). */
+void hr__gen_cancel_all(hr_api *api);
+void hr__embed_cancel_all(hr_api *api);
+/* Forget every job in flight without answering (after the loop stopped). */
+void hr__gen_free_all(hr_api *api);
+void hr__embed_free_all(hr_api *api);
+
+/* Shared by the handlers (api.c): the body as a JSON object, or NULL after
+ * answering 400; whether name is the served model, else answers 404. */
+json_t *hr__api_body_json(hr_req *r);
+bool hr__api_model_ok(hr_api *api, hr_req *r, const char *name);
+
+#endif
