@@ -14,14 +14,14 @@ ANCHOR_BUILD ?= build-anchor
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 MODEL       ?= models/stories260k.gguf
-PROMPT      ?= Once upon a time
+PORT        ?= 8080
 
 # ccache keys on paths relative to the checkout, so a fresh clone elsewhere
 # (CI) still hits the cache of an earlier build.
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps llama build run test asan bench anchors clean distclean
+.PHONY: all deps llama build run test asan bench anchors clean distclean node-deps
 
 all: build
 
@@ -38,15 +38,20 @@ build: llama $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	./$(BUILD)/hearth run $(MODEL) "$(PROMPT)"
+	./$(BUILD)/hearth serve $(MODEL) --port $(PORT)
 
-test: build
+# The openai client the node tests use, pinned by tests/node/package-lock.json.
+node-deps: deps
+	@[ tests/node/node_modules/.package-lock.json -nt tests/node/package-lock.json ] || \
+	    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+
+test: build node-deps
 	ctest --test-dir $(BUILD) --output-on-failure
 
 $(ASAN_BUILD)/CMakeCache.txt: | llama
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Release -DHEARTH_SANITIZE=ON $(CMAKE_FLAGS)
 
-asan: llama $(ASAN_BUILD)/CMakeCache.txt
+asan: llama node-deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --test-dir $(ASAN_BUILD) --output-on-failure

@@ -11,7 +11,7 @@ pkgs=(
     libcmocka-dev pmccabe
     libevent-dev libjansson-dev libcurl4-openssl-dev libssl-dev
     libsqlite3-dev libpcre2-dev libyaml-dev libhttp-parser-dev
-    python3 curl
+    python3 python3-pytest curl
 )
 
 missing=()

@@ -29,7 +29,7 @@ typedef struct serve_opts {
     const char *host, *model_id, *key_file;
     const char *keys[MAX_KEYS + 1];
     size_t n_keys;
-    int64_t port, parallel, ctx_size, threads, batch, queue, max_body, grace_ms;
+    int64_t port, parallel, ctx_size, threads, batch, queue, max_body, grace_ms, read_timeout_ms;
     bool llama_log, verbose;
 } serve_opts;
 
@@ -142,7 +142,9 @@ static int start(serve_ctx *c)
                        .port = (uint16_t)o->port,
                        .model_id = o->model_id,
                        .api_keys = o->n_keys ? o->keys : NULL,
-                       .max_body_bytes = (size_t)o->max_body};
+                       .max_body_bytes = (size_t)o->max_body,
+                       .header_timeout_ms = (uint32_t)o->read_timeout_ms,
+                       .body_timeout_ms = (uint32_t)o->read_timeout_ms};
     if (hr_http_open(&c->http, c->base, &ho, c->err, sizeof c->err) < 0) {
         fprintf(stderr, "hearth serve: %s\n", c->err);
         return HR_CLI_FAIL;
@@ -231,7 +233,7 @@ int hr__cli_serve(int argc, char **argv)
     const hr_opt opts[] = {
         {"model", 'm', HR_OPT_STRING, &model, 0, 0, NULL, "PATH", "the GGUF model to serve"},
         {"host", 0, HR_OPT_STRING, &o.host, 0, 0, NULL, "ADDR", "listen address (default 127.0.0.1)"},
-        {"port", 0, HR_OPT_INT, &o.port, 0, 65535, NULL, "N", "listen port; 0 = any free (default 8080)"},
+        {"port", 0, HR_OPT_INT, &o.port, 0, 65535, NULL, "N", "listen port, 8080 by default; 0 picks an unused one"},
         {"parallel", 'p', HR_OPT_INT, &o.parallel, 1, 256, NULL, "N", "slots decoded together (default 4)"},
         {"ctx-size", 'c', HR_OPT_INT, &o.ctx_size, 0, 1 << 26, NULL, "N",
          "total context, split among slots (default: parallel x min(model's, 4096))"},
@@ -245,6 +247,8 @@ int hr__cli_serve(int argc, char **argv)
         {"alias", 'a', HR_OPT_STRING, &o.model_id, 0, 0, NULL, "NAME",
          "the model id clients use (default: the file name)"},
         {"max-body", 0, HR_OPT_INT, &o.max_body, 1024, 1LL << 32, NULL, "BYTES", "request body limit (default 8 MiB)"},
+        {"read-timeout-ms", 0, HR_OPT_INT, &o.read_timeout_ms, 1, 3600000, NULL, "MS",
+         "time a client may take to send headers, and again its body (default 10000/30000)"},
         {"grace-ms", 0, HR_OPT_INT, &o.grace_ms, 0, 3600000, NULL, "MS",
          "on SIGTERM/SIGINT, time for requests in flight to finish (default 10000)"},
         {"verbose", 'v', HR_OPT_FLAG, &o.verbose, 0, 0, NULL, NULL, "log lifecycle events (HEARTH_LOG=info)"},

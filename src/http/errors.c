@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
+
 static const char *type_for(int status)
 {
     if (status == 401) {
@@ -34,7 +36,7 @@ void hr__http_json(hr_req *r, int status, json_t *doc)
         return;
     }
     hr__http_respond(r, status, "application/json", s, strlen(s));
-    free(s); /* jansson allocates with malloc */
+    hr_free(s); /* jansson allocates through hr_malloc (http.c) */
 }
 
 void hr__http_error(hr_req *r, int status, const char *code, const char *param,

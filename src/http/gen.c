@@ -142,7 +142,7 @@ static void sse_send(hr_req *r, json_t *doc)
     hr__http_stream_write(r, "data: ", 6);
     hr__http_stream_write(r, s, strlen(s));
     hr__http_stream_write(r, "\n\n", 2);
-    free(s); /* jansson allocates with malloc */
+    hr_free(s); /* jansson allocates through hr_malloc (http.c) */
 }
 
 static json_t *chunk_base(const hr_gen_req *g)

@@ -179,6 +179,9 @@ int hr_http_open(hr_http **out, struct event_base *base, const hr_http_opts *opt
     }
     h->base = base;
     h->api.loading = true;
+    /* jansson's memory goes through our allocator too, so strings it
+     * returns are freed with hr_free and fault injection reaches it. */
+    json_set_alloc_funcs(hr_malloc, hr_free);
     int rc = copy_keys(h, o->api_keys);
     if (rc == 0 && o->model_id) {
         h->model_id = hr_strdup(o->model_id);

@@ -46,6 +46,7 @@ typedef enum conn_state {
     C_READING, /* parsing a request */
     C_HANDLING, /* the handler has it; reading paused */
     C_CLOSING, /* flush the output, then close */
+    C_LINGER,  /* output sent and shut down; discard input until EOF */
 } conn_state;
 
 typedef struct conn conn;
@@ -480,6 +481,11 @@ static void process_input(conn *c)
 static void on_read(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
+    if (c->state == C_LINGER) {
+        struct evbuffer *in = bufferevent_get_input(bev);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
     if (c->state == C_READING && !c->req && c->header_bytes == 0) {
         arm_timer(c, c->srv->o.header_timeout_ms); /* the first byte starts the clock */
     }
@@ -488,11 +494,22 @@ static void on_read(struct bufferevent *bev, void *arg)
     }
 }
 
+/* Closing with unread input makes the kernel send a reset, which can
+ * destroy the response before the client reads it (an early 413 or 431).
+ * So the write side is shut down first and input is discarded until the
+ * client closes, for at most LINGER_MS. */
+#define LINGER_MS 2000
+
 static void on_write(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
     if (c->state == C_CLOSING) {
-        conn_free(c);
+        c->state = C_LINGER;
+        shutdown(bufferevent_getfd(bev), SHUT_WR);
+        struct evbuffer *in = bufferevent_get_input(bev);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        bufferevent_enable(bev, EV_READ);
+        arm_timer(c, LINGER_MS);
     }
 }
 
@@ -511,6 +528,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     conn *c = arg;
+    if (c->state == C_LINGER) {
+        conn_free(c);
+        return;
+    }
     if (c->state != C_READING) {
         return;
     }
@@ -573,11 +594,19 @@ int hr__srv_open(hr_srv **out, struct event_base *base, const hr_srv_opts *o, hr
     struct sockaddr_storage ss;
     int sslen = sizeof ss;
     char addr[300];
-    snprintf(addr, sizeof addr, strchr(o->host, ':') ? "[%s]:%u" : "%s:%u", o->host, o->port);
+    /* libevent's parser refuses port 0 ("any free port"), so parse with a
+     * placeholder port and set the real one afterwards. */
+    snprintf(addr, sizeof addr, strchr(o->host, ':') ? "[%s]:1" : "%s:1", o->host);
     if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) < 0) {
         return hr_errf(err, errlen, HR_EINVAL, "cannot use '%s' as a listen address (give an "
                        "IP address such as 127.0.0.1 or ::1)", o->host);
     }
+    if (ss.ss_family == AF_INET6) {
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(o->port);
+    } else {
+        ((struct sockaddr_in *)&ss)->sin_port = htons(o->port);
+    }
+    snprintf(addr, sizeof addr, strchr(o->host, ':') ? "[%s]:%u" : "%s:%u", o->host, o->port);
     hr_srv *s = hr_calloc(1, sizeof *s);
     if (!s) {
         return hr_errf(err, errlen, HR_ENOMEM, "out of memory");
