@@ -127,7 +127,9 @@ static hr_engine_event *event_token(uint64_t id, const hr_gen_event *g)
     }
     char *p = (char *)(ev + 1);
     ev->tok = *g;
-    memcpy(p, g->top, top);
+    if (top) {
+        memcpy(p, g->top, top);
+    }
     ev->tok.top = (const hr_token_prob *)p;
     p += top;
     memcpy(p, g->text, g->text_len);

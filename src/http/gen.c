@@ -80,11 +80,14 @@ static json_t *token_bytes(const char *p, size_t n)
     return a;
 }
 
-static json_t *piece_of(hr_api *api, int32_t tok, hr_buf *tmp)
+/* The raw text of token tok, into tmp. */
+static void piece_of(hr_api *api, int32_t tok, hr_buf *tmp)
 {
     hr_buf_reset(tmp);
-    hr_model_token_piece(api->model, tok, tmp);
-    return token_string(tmp->p ? tmp->p : "", tmp->len);
+    if (hr_model_token_piece(api->model, tok, tmp) < 0 || !tmp->p) {
+        hr_buf_reset(tmp);
+        hr_buf_append(tmp, "", 0);
+    }
 }
 
 /* Chat shape: {"token","logprob","bytes","top_logprobs":[...]}. */

@@ -103,10 +103,10 @@ def test_graceful_shutdown_finishes_streams():
             break
         rest += chunk
     c.close()
-    assert refused
-    assert b"data: [DONE]" in rest
     s.proc.wait(timeout=10)  # it exits by itself once the stream is done
     rc, err = s.stop()
+    assert refused
+    assert b"data: [DONE]" in rest, err
     assert rc == 0, err
 
 
@@ -162,4 +162,7 @@ def test_no_fd_or_memory_growth(server):
     fds2, rss2 = fd_count(server.proc.pid), rss_kb(server.proc.pid)
     print("soak: %d requests, fds %d -> %d, rss %d -> %d KiB" % (n, fds, fds2, rss, rss2))
     assert fds2 <= fds
-    assert rss2 - rss < 4096
+    # ASan keeps freed memory in quarantine, so RSS says nothing there; its
+    # leak check at exit covers that build instead.
+    if not os.environ.get("HEARTH_SANITIZED"):
+        assert rss2 - rss < 4096
