@@ -4,7 +4,7 @@
 #               then run the default model
 #   make test   the same set-up, then every test (ctest)
 #   make asan   the whole suite under AddressSanitizer + UBSan
-#   make bench  decode speed of hearth against llama-bench (same source/model)
+#   make bench  hearth against llama-bench and llama-server (same source/model)
 #
 # Variables: MODEL=path.gguf, THREADS=N, CMAKE_FLAGS="-DGGML_CUDA=ON ..."
 
@@ -62,6 +62,8 @@ anchors: llama
 
 bench: build anchors
 	scripts/bench-decode.sh $(BUILD)/hearth $(ANCHOR_BUILD)/bin/llama-bench $(MODEL)
+	node bench/serve-bench.mjs $(BUILD)/hearth $(ANCHOR_BUILD)/bin/llama-server \
+	    $(BUILD)/hearth-loadgen $(MODEL)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(ANCHOR_BUILD)
