@@ -120,5 +120,34 @@ expect_error "too many arguments" 2 "unexpected argument" -- "$HEARTH" run "$MOD
 expect_error "--chat with --raw" 2 "exclude" -- "$HEARTH" run "$MODEL" hi --chat --raw
 expect_error "zero threads" 2 "out of range" -- "$HEARTH" run "$MODEL" hi -t 0
 
+# hearth serve: bad arguments and a model that cannot load.
+expect_error "serve: bad port" 2 "out of range" -- "$HEARTH" serve "$MODEL" --port 70000
+expect_error "serve: zero slots" 2 "out of range" -- "$HEARTH" serve "$MODEL" --parallel 0
+expect_error "serve: missing key file" 2 "api-key-file" -- "$HEARTH" serve "$MODEL" --api-key-file "$tmp/nokeys"
+# The server listens (and says so on stdout) before the model loads, so
+# these print the URL first, then one error line, and exit 1.
+serve_fails() {
+    local name=$1 pat=$2
+    shift 2
+    "$HEARTH" serve --port 0 "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+    local rc=$?
+    if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q -- "$pat" "$tmp/err"; then
+        ok "$name"
+    else
+        bad "$name (rc=$rc): $(cat "$tmp/err")"
+    fi
+}
+serve_fails "serve: missing model" "no such file" "$tmp/none.gguf"
+serve_fails "serve: truncated model" "truncated" "$tmp/cut.gguf"
+serve_fails "serve: context over the model's" "exceeds the model's trained context" \
+    "$MODEL" -p 2 -c 8192
+"$HEARTH" serve "$MODEL" --port 0 -t 1 >"$tmp/srv" 2>&1 &
+spid=$!
+for _ in $(seq 50); do grep -q listening "$tmp/srv" && break; sleep 0.1; done
+port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/srv" | head -1)
+expect_error "serve: port in use" 1 "cannot listen" -- "$HEARTH" serve "$MODEL" --port "$port"
+kill -TERM $spid
+wait $spid && ok "serve: SIGTERM exits 0" || bad "serve: SIGTERM exit"
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

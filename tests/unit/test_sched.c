@@ -196,6 +196,58 @@ static void test_cancel_frees_slot(void **state)
     hr_engine_close(e);
 }
 
+/* A long prompt is decoded in n_batch chunks between the steps of running
+ * streams, so they keep producing tokens while it is processed. */
+static void test_long_prompt_does_not_stall_streams(void **state)
+{
+    char err[256];
+    hr_engine *e = NULL;
+    hr_engine_opts o = {.n_slots = 2, .n_threads = 2, .n_batch = 64};
+    assert_int_equal(hr_engine_open(&e, model, &o, err, sizeof err), 0);
+    submit(e, 0, "Once upon a time", 100000, false);
+    hr_buf longp = {0};
+    for (int i = 0; i < 150; i++) {
+        hr_buf_append_str(&longp, "The cat sat. ");
+    }
+    run r = {0};
+    bool submitted = false;
+    int a_during = 0; /* job 0's tokens between job 1's submission and its first token */
+    bool b_started = false;
+    while (!b_started) {
+        struct pollfd pfd = {.fd = hr_engine_fd(e), .events = POLLIN};
+        assert_true(poll(&pfd, 1, 10000) == 1);
+        for (hr_engine_event *ev = hr_engine_poll(e), *next; ev; ev = next) {
+            next = ev->next;
+            if (ev->id == 0 && ev->type == HR_EV_TOKEN && submitted && !b_started) {
+                a_during++;
+            }
+            if (ev->id == 1 && ev->type == HR_EV_TOKEN) {
+                b_started = true;
+            }
+            hr_engine_event_free(ev);
+        }
+        if (!submitted) {
+            submit(e, 1, longp.p, 4, false);
+            submitted = true;
+        }
+    }
+    int32_t *toks = NULL;
+    size_t n = 0;
+    hr_model_tokenize(model, longp.p, longp.len, true, true, &toks, &n);
+    /* At least one token of the running stream per prompt chunk. */
+    assert_true(n > 600);
+    if (a_during < (int)(n / 64) - 1) {
+        fail_msg("stream produced %d tokens while a %zu-token prompt was decoded", a_during, n);
+    }
+    hr_free(toks);
+    hr_engine_cancel(e, 0);
+    hr_engine_cancel(e, 1);
+    drain(e, &r, 2);
+    hr_buf_deinit(&longp);
+    run_free(&r);
+    hr_engine_close(e);
+}
+
 static void test_embeddings(void **state)
 {
     char err[256];
@@ -249,6 +301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_equals_serial),
         cmocka_unit_test(test_cancel_frees_slot),
+        cmocka_unit_test(test_long_prompt_does_not_stall_streams),
         cmocka_unit_test(test_embeddings),
         cmocka_unit_test(test_bad_submissions),
     };
