@@ -66,6 +66,7 @@ struct hr_req {
     bool streaming;
     bool keep_alive;
     bool chunked; /* stream with chunked encoding (HTTP/1.1 clients) */
+    bool http_minor_1; /* the client speaks HTTP/1.1 */
     hr_req_close_cb on_close;
     void *on_close_ud;
     const char *label;
@@ -384,6 +385,7 @@ static int on_headers_complete(http_parser *p)
     hr_req *r = c->req;
     hr_strlcpy(r->method, http_method_str((enum http_method)p->method), sizeof r->method);
     r->keep_alive = http_should_keep_alive(p);
+    r->http_minor_1 = p->http_major == 1 && p->http_minor >= 1;
     /* The path is what routes match; the query string is not used. */
     if (r->url.p) {
         char *q = strchr(r->url.p, '?');
@@ -395,6 +397,12 @@ static int on_headers_complete(http_parser *p)
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->srv->o.max_body_bytes) {
         c->pending_error = 413;
         return -1;
+    }
+    /* curl sends "Expect: 100-continue" with bodies over 1 KiB and waits a
+     * second for this answer before sending the body anyway. */
+    const char *expect = hr__req_header(r, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0 && r->http_minor_1) {
+        evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
     }
     arm_timer(c, c->srv->o.body_timeout_ms);
     return 0;

@@ -193,3 +193,22 @@ def test_keep_alive_two_requests_one_connection(server):
         assert r.status == 200
         r.read()
     c.close()
+
+
+def test_expect_100_continue_is_answered(server):
+    """curl sends Expect: 100-continue for bodies over 1 KiB and waits a
+    second for the interim answer; the server must give it at once."""
+    import json as _json
+    import socket
+    import time
+    body = _json.dumps({"prompt": "Once upon a time " * 100, "max_tokens": 2}).encode()
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    t0 = time.time()
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+    interim = s.recv(100)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert time.time() - t0 < 0.5
+    s.sendall(body)
+    assert s.recv(100).startswith(b"HTTP/1.1 200")
+    s.close()
