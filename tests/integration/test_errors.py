@@ -206,25 +206,34 @@ def test_api_keys(tmp_path):
 
 
 def test_queue_full_is_503_with_retry_after():
+    """One slot and a queue of one: of eight requests sent at once, one runs,
+    one waits, and the rest are refused at once with 503 and Retry-After."""
     s = Server("--parallel", "1", "--queue", "1")
     socks = []
     try:
-        long_req = json.dumps({"prompt": "Once upon a time", "max_tokens": 1500,
-                               "ignore_eos": True, "stream": True}).encode()
-        for _ in range(2):  # one runs, one waits
-            c = socket.create_connection(("127.0.0.1", s.port), timeout=30)
-            c.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                      b"application/json\r\nContent-Length: %d\r\n\r\n" % len(long_req) + long_req)
+        body = json.dumps({"prompt": "Once upon a time", "max_tokens": 2000,
+                           "ignore_eos": True}).encode()
+        req = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        for _ in range(8):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=60)
+            c.sendall(req)
             socks.append(c)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            h = s.json("GET", "/health")[2]
-            if h["slots_processing"] == 1 and h["queue_depth"] == 1:
-                break
-            time.sleep(0.01)
-        st, hdrs, doc = s.json("POST", COMP, {"prompt": "Hi", "max_tokens": 1})
-        assert_error(st, doc, 503)
-        assert hdrs["retry-after"] == "1"
+        statuses = []
+        for c in socks:
+            out = b""
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+            status, head, rest = split_response(out)
+            statuses.append(status)
+            if status == 503:
+                assert "Retry-After: 1" in head
+                assert_error(status, json.loads(rest), 503)
+        assert statuses.count(200) >= 2 and statuses.count(503) >= 1, statuses
+        assert set(statuses) <= {200, 503}
     finally:
         for c in socks:
             c.close()
