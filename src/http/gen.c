@@ -32,6 +32,13 @@ struct hr_gen_req {
     size_t text_offset;   /* completions' text_offset */
     bool last_eog;        /* the last token ended generation */
     bool first_seen;
+    size_t top_out;       /* alternatives the client asked for */
+    const hr_gen_hooks *hooks;
+    void *hook_ud;
+    bool holding;         /* streamed output goes to held, not the wire */
+    uint32_t hold;        /* tokens to hold before asking hooks->decide */
+    uint32_t held_tokens;
+    hr_buf held;
 };
 
 static void gen_free(hr_gen_req *g)
@@ -46,7 +53,11 @@ static void gen_free(hr_gen_req *g)
         g->next->prev = g->prev;
     }
     hr_buf_deinit(&g->text);
+    hr_buf_deinit(&g->held);
     json_decref(g->lp);
+    if (g->hooks && g->hooks->on_end) {
+        g->hooks->on_end(g->hook_ud);
+    }
     hr_free(g);
 }
 
@@ -54,6 +65,9 @@ static void on_client_gone(hr_req *r, void *ud)
 {
     hr_gen_req *g = ud;
     g->req = NULL;
+    if (g->hooks && g->hooks->on_gone) {
+        g->hooks->on_gone(g->hook_ud);
+    }
     hr_engine_cancel(g->api->engine, g->id);
     hr__metrics_request(g->api->metrics, g->chat ? "/v1/chat/completions" : "/v1/completions",
                         499, hr__now_ms() - hr__req_start_ms(r));
@@ -90,12 +104,13 @@ static void piece_of(hr_api *api, int32_t tok, hr_buf *tmp)
     }
 }
 
-/* Chat shape: {"token","logprob","bytes","top_logprobs":[...]}. */
-static json_t *chat_lp_entry(hr_api *api, const hr_gen_event *t)
+/* Chat shape: {"token","logprob","bytes","top_logprobs":[...]}, with at
+ * most n_top alternatives. */
+static json_t *chat_lp_entry(hr_api *api, const hr_gen_event *t, size_t n_top)
 {
     hr_buf tmp = {0};
     json_t *top = json_array();
-    for (size_t i = 0; top && i < t->n_top; i++) {
+    for (size_t i = 0; top && i < t->n_top && i < n_top; i++) {
         piece_of(api, t->top[i].id, &tmp);
         json_array_append_new(top, json_pack("{s:o, s:f, s:o}", "token",
                                              token_string(tmp.p ? tmp.p : "", tmp.len), "logprob",
@@ -121,7 +136,7 @@ static void completion_lp_add(hr_gen_req *g, json_t **lp, const hr_gen_event *t)
     }
     hr_buf tmp = {0};
     json_t *top = json_object();
-    for (size_t i = 0; top && i < t->n_top; i++) {
+    for (size_t i = 0; top && i < t->n_top && i < g->top_out; i++) {
         piece_of(g->api, t->top[i].id, &tmp);
         hr_buf clean = {0};
         hr_utf8_append_sanitized(&clean, tmp.p ? tmp.p : "", tmp.len);
@@ -135,16 +150,21 @@ static void completion_lp_add(hr_gen_req *g, json_t **lp, const hr_gen_event *t)
     json_array_append_new(json_object_get(*lp, "text_offset"), json_integer((json_int_t)g->text_offset));
 }
 
-static void sse_send(hr_req *r, json_t *doc)
+/* Send one SSE event, or keep it while the output is held back. */
+static void sse_send(hr_gen_req *g, json_t *doc)
 {
     char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (!s) {
         return;
     }
-    hr__http_stream_write(r, "data: ", 6);
-    hr__http_stream_write(r, s, strlen(s));
-    hr__http_stream_write(r, "\n\n", 2);
+    if (g->holding) {
+        hr_buf_printf(&g->held, "data: %s\n\n", s);
+    } else {
+        hr__http_stream_write(g->req, "data: ", 6);
+        hr__http_stream_write(g->req, s, strlen(s));
+        hr__http_stream_write(g->req, "\n\n", 2);
+    }
     hr_free(s); /* jansson allocates through hr_malloc (http.c) */
 }
 
@@ -167,7 +187,7 @@ static void stream_chunk(hr_gen_req *g, const hr_gen_event *t, const char *fin, 
     if (t && with_lp) {
         if (g->chat) {
             json_decref(lp);
-            lp = json_pack("{s:[o]}", "content", chat_lp_entry(g->api, t));
+            lp = json_pack("{s:[o]}", "content", chat_lp_entry(g->api, t, g->top_out));
         } else {
             json_decref(lp);
             lp = NULL;
@@ -184,7 +204,7 @@ static void stream_chunk(hr_gen_req *g, const hr_gen_event *t, const char *fin, 
         json_object_set_new(choice, "text", json_stringn(text, len));
     }
     json_object_set_new(c, "choices", json_pack("[o]", choice));
-    sse_send(g->req, c);
+    sse_send(g, c);
 }
 
 static json_t *usage_json(const hr_gen_result *res, int32_t n_out)
@@ -199,6 +219,22 @@ static const char *finish_name(hr_finish f)
     return f == HR_FINISH_LENGTH ? "length" : "stop";
 }
 
+/* Ask the hooks whether the held-back stream goes out (see http_int.h). */
+static void decide_stream(hr_gen_req *g)
+{
+    int d = g->hooks && g->hooks->decide ? g->hooks->decide(g->hook_ud, NULL, false) : HR_GEN_KEEP;
+    g->holding = false;
+    if (d == HR_GEN_TAKE) {
+        hr_engine_cancel(g->api->engine, g->id);
+        g->req = NULL; /* the hook has it now; nothing more goes out from here */
+        return;
+    }
+    hr__req_add_header(g->req, "Cache-Control", "no-cache");
+    hr__http_stream_start(g->req, 200, "text/event-stream");
+    hr__http_stream_write(g->req, g->held.p ? g->held.p : "", g->held.len);
+    hr_buf_deinit(&g->held);
+}
+
 static void on_token(hr_gen_req *g, const hr_gen_event *t)
 {
     hr_api *api = g->api;
@@ -206,6 +242,9 @@ static void on_token(hr_gen_req *g, const hr_gen_event *t)
     if (!g->first_seen) {
         g->first_seen = true;
         hr__metrics_ttft(api->metrics, hr__now_ms() - hr__req_start_ms(g->req));
+    }
+    if (g->hooks && g->hooks->on_token && !g->last_eog) {
+        g->hooks->on_token(g->hook_ud, t);
     }
     bool want_lp = g->logprobs && !g->last_eog;
     if (g->stream) {
@@ -218,28 +257,40 @@ static void on_token(hr_gen_req *g, const hr_gen_event *t)
             if (!g->lp) {
                 g->lp = json_array();
             }
-            json_array_append_new(g->lp, chat_lp_entry(api, t));
+            json_array_append_new(g->lp, chat_lp_entry(api, t, g->top_out));
         } else if (want_lp) {
             completion_lp_add(g, &g->lp, t);
         }
     }
     g->text_offset += t->text_len;
+    if (g->holding && !g->last_eog && ++g->held_tokens >= g->hold && !t->is_final) {
+        decide_stream(g);
+    }
 }
 
 static void finish_stream(hr_gen_req *g, const hr_gen_result *res, int32_t n_out)
 {
-    stream_chunk(g, NULL, finish_name(res->finish), false);
+    json_t *c = chunk_base(g);
+    json_t *choice = json_pack("{s:i, s:s, s:n}", "index", 0, "finish_reason",
+                               finish_name(res->finish), "logprobs");
+    json_object_set_new(choice, g->chat ? "delta" : "text",
+                        g->chat ? json_object() : json_string(""));
+    json_object_set_new(c, "choices", json_pack("[o]", choice));
+    if (g->hooks && g->hooks->decorate) {
+        g->hooks->decorate(g->hook_ud, c);
+    }
+    sse_send(g, c);
     if (g->include_usage) {
-        json_t *c = chunk_base(g);
+        c = chunk_base(g);
         json_object_set_new(c, "choices", json_array());
         json_object_set_new(c, "usage", usage_json(res, n_out));
-        sse_send(g->req, c);
+        sse_send(g, c);
     }
     hr__http_stream_write(g->req, "data: [DONE]\n\n", 14);
     hr__http_stream_end(g->req);
 }
 
-static void finish_json(hr_gen_req *g, const hr_gen_result *res, int32_t n_out)
+static json_t *final_json(hr_gen_req *g, const hr_gen_result *res, int32_t n_out)
 {
     json_t *choice;
     const char *text = g->text.p ? g->text.p : "";
@@ -255,11 +306,44 @@ static void finish_json(hr_gen_req *g, const hr_gen_result *res, int32_t n_out)
             json_object_set_new(choice, "logprobs", json_null());
         }
     }
-    json_t *doc = json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", g->cid, "object",
-                            g->chat ? "chat.completion" : "text_completion", "created",
-                            (json_int_t)g->created, "model", g->api->model_id, "choices", choice,
-                            "usage", usage_json(res, n_out));
+    return json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", g->cid, "object",
+                     g->chat ? "chat.completion" : "text_completion", "created",
+                     (json_int_t)g->created, "model", g->api->model_id, "choices", choice,
+                     "usage", usage_json(res, n_out));
+}
+
+/* The answer is complete and not streamed: keep it or let the hook take it. */
+static void finish_json(hr_gen_req *g, const hr_gen_result *res, int32_t n_out)
+{
+    json_t *doc = final_json(g, res, n_out);
+    if (g->hooks && g->hooks->decide &&
+        g->hooks->decide(g->hook_ud, doc, false) == HR_GEN_TAKE) {
+        json_decref(doc);
+        g->req = NULL;
+        return;
+    }
+    if (g->hooks && g->hooks->decorate && doc) {
+        g->hooks->decorate(g->hook_ud, doc);
+    }
     hr__http_json(g->req, 200, doc);
+}
+
+/* The local job failed: a hook may still answer from the cloud. */
+static void local_failed(hr_gen_req *g, int err)
+{
+    hr_log(HR_LOG_ERROR, "http", "request %llu: generation failed: %s",
+           (unsigned long long)hr__req_id(g->req), hr_strerror(err));
+    if (g->hooks && g->hooks->decide && g->hooks->decide(g->hook_ud, NULL, true) == HR_GEN_TAKE) {
+        g->req = NULL;
+        return;
+    }
+    if (g->stream && !g->holding) {
+        sse_send(g, json_pack("{s:{s:s, s:s}}", "error", "message", "generation failed", "type",
+                              "server_error"));
+        hr__http_stream_end(g->req);
+    } else {
+        hr__http_error(g->req, 500, NULL, NULL, "generation failed: %s", hr_strerror(err));
+    }
 }
 
 static void on_done(hr_gen_req *g, const hr_engine_event *ev)
@@ -273,17 +357,14 @@ static void on_done(hr_gen_req *g, const hr_engine_event *ev)
         return;
     }
     if (ev->err < 0) {
-        hr_log(HR_LOG_ERROR, "http", "request %llu: generation failed: %s",
-               (unsigned long long)hr__req_id(g->req), hr_strerror(ev->err));
-        if (g->stream) {
-            sse_send(g->req, json_pack("{s:{s:s, s:s}}", "error", "message",
-                                       "generation failed", "type", "server_error"));
-            hr__http_stream_end(g->req);
-        } else {
-            hr__http_error(g->req, 500, NULL, NULL, "generation failed: %s",
-                           hr_strerror(ev->err));
-        }
+        local_failed(g, ev->err);
         return;
+    }
+    if (g->stream && g->holding) {
+        decide_stream(g); /* ended before the hold-back filled */
+        if (!g->req) {
+            return;
+        }
     }
     if (g->stream) {
         finish_stream(g, res, n_out);
@@ -341,13 +422,23 @@ static int check_context(hr_api *api, hr_req *r, const hr_oai_req *o, size_t n_t
     return 0;
 }
 
-static int submit(hr_api *api, hr_req *r, const hr_oai_req *o, int32_t **toks, size_t n)
+/* With hooks that watch the tokens, the job always computes logprobs and
+ * the top 5 alternatives; the client still sees only what it asked for. */
+static int submit(hr_api *api, hr_req *r, const hr_oai_req *o, int32_t **toks, size_t n,
+                  bool watched)
 {
     hr_job job = {.id = ++api->next_id, .tokens = *toks, .n_tokens = n, .params = o->params};
+    if (watched) {
+        job.params.logprobs = true;
+        job.params.top_logprobs = job.params.top_logprobs > 5 ? job.params.top_logprobs : 5;
+    }
     int rc = hr_engine_submit(api->engine, &job);
     if (rc == 0) {
         *toks = NULL;
         return 0;
+    }
+    if (rc == HR_EQUEUEFULL && watched) {
+        return rc; /* the router answers (cloud, or 503) */
     }
     if (rc == HR_EQUEUEFULL) {
         hr__req_add_header(r, "Retry-After", "1");
@@ -360,18 +451,21 @@ static int submit(hr_api *api, hr_req *r, const hr_oai_req *o, int32_t **toks, s
     return rc;
 }
 
-void hr__gen_start(hr_api *api, hr_req *r, const hr_oai_req *o, int32_t *toks, size_t n)
+int hr__gen_start_ex(hr_api *api, hr_req *r, const hr_oai_req *o, int32_t *toks, size_t n,
+                     const hr_gen_hooks *hooks, void *ud, uint32_t hold_tokens)
 {
-    hr_gen_req *g = NULL;
-    if (check_context(api, r, o, n) < 0 || submit(api, r, o, &toks, n) < 0) {
-        hr_free(toks);
-        return;
+    bool watched = hooks && hooks->on_token;
+    int rc = check_context(api, r, o, n);
+    rc = rc < 0 ? rc : submit(api, r, o, &toks, n, watched);
+    hr_free(toks);
+    if (rc < 0) {
+        return rc;
     }
-    g = hr_calloc(1, sizeof *g);
+    hr_gen_req *g = hr_calloc(1, sizeof *g);
     if (!g) {
         hr_engine_cancel(api->engine, api->next_id);
         hr__http_error(r, 500, NULL, NULL, "out of memory");
-        return;
+        return HR_ENOMEM;
     }
     g->api = api;
     g->req = r;
@@ -380,6 +474,11 @@ void hr__gen_start(hr_api *api, hr_req *r, const hr_oai_req *o, int32_t *toks, s
     g->stream = o->stream;
     g->include_usage = o->include_usage;
     g->logprobs = o->params.logprobs;
+    g->top_out = (size_t)o->params.top_logprobs;
+    g->hooks = hooks;
+    g->hook_ud = ud;
+    g->hold = hold_tokens;
+    g->holding = o->stream && hold_tokens > 0 && hooks && hooks->decide;
     g->created = (int64_t)time(NULL);
     snprintf(g->cid, sizeof g->cid, "%s-%llx%08llx", o->chat ? "chatcmpl" : "cmpl",
              (unsigned long long)g->created, (unsigned long long)g->id);
@@ -389,16 +488,22 @@ void hr__gen_start(hr_api *api, hr_req *r, const hr_oai_req *o, int32_t *toks, s
     }
     api->inflight = g;
     hr__req_on_close(r, on_client_gone, g);
-    if (g->stream) {
+    if (g->stream && !g->holding) {
         hr__req_add_header(r, "Cache-Control", "no-cache");
         hr__http_stream_start(r, 200, "text/event-stream");
-        if (g->chat) {
-            json_t *c = chunk_base(g);
-            json_object_set_new(c, "choices",
-                                json_pack("[{s:i, s:{s:s, s:s}, s:n, s:n}]", "index", 0, "delta",
-                                          "role", "assistant", "content", "", "logprobs",
-                                          "finish_reason"));
-            sse_send(r, c);
-        }
     }
+    if (g->stream && g->chat) {
+        json_t *c = chunk_base(g);
+        json_object_set_new(c, "choices",
+                            json_pack("[{s:i, s:{s:s, s:s}, s:n, s:n}]", "index", 0, "delta",
+                                      "role", "assistant", "content", "", "logprobs",
+                                      "finish_reason"));
+        sse_send(g, c);
+    }
+    return 0;
+}
+
+void hr__gen_start(hr_api *api, hr_req *r, const hr_oai_req *o, int32_t *toks, size_t n)
+{
+    hr__gen_start_ex(api, r, o, toks, n, NULL, NULL, 0);
 }

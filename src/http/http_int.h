@@ -160,6 +160,33 @@ void hr__api_metrics(hr_api *api, hr_req *r);
  * or JSON) as engine events arrive. Takes ownership of toks. */
 void hr__gen_start(hr_api *api, hr_req *r, const hr_oai_req *o, int32_t *toks, size_t n);
 
+/* Hooks that let the router watch a local generation and take its request
+ * over (escalation). All optional; ud is the router's. */
+#define HR_GEN_KEEP 0 /* send the local answer */
+#define HR_GEN_TAKE 1 /* the hook now owns the request; the local job is cancelled */
+typedef struct hr_gen_hooks {
+    /* Every token as the engine reports it (logprobs and top-5 included). */
+    void (*on_token)(void *ud, const hr_gen_event *t);
+    /* The decision point: a streamed answer's hold-back is full or the
+     * answer ended (doc NULL); a whole answer is ready (doc, borrowed, the
+     * chat.completion about to be sent); or the local job failed (failed).
+     * NULL means always keep. */
+    int (*decide)(void *ud, json_t *doc, bool failed);
+    /* Add fields to the final JSON document or the final stream chunk. */
+    void (*decorate)(void *ud, json_t *doc);
+    /* The client left while the generation owned the request. */
+    void (*on_gone)(void *ud);
+    /* The generation is over and forgotten; ud is not used again. */
+    void (*on_end)(void *ud);
+} hr_gen_hooks;
+
+/* hr__gen_start with hooks; streamed output is held back (not sent, headers
+ * included) until hold_tokens tokens or the end, then decide() is asked.
+ * Returns 0 when started, HR_EQUEUEFULL when the engine is full (nothing
+ * sent: the caller answers), or another code after answering an error. */
+int hr__gen_start_ex(hr_api *api, hr_req *r, const hr_oai_req *o, int32_t *toks, size_t n,
+                     const hr_gen_hooks *hooks, void *ud, uint32_t hold_tokens);
+
 /* Engine events for generations (gen.c) and embeddings (api_embed.c); each
  * returns false when the id is not one of its own. */
 bool hr__gen_dispatch(hr_api *api, hr_engine_event *ev);

@@ -105,4 +105,48 @@ typedef enum hr_policy {
 int hr_policy_parse(const char *s);
 const char *hr_policy_name(hr_policy p);
 
+/* ---- routes ---------------------------------------------------------------- */
+
+#define HR_ROUTE_DEFAULT_THRESHOLD 0.85
+#define HR_ROUTE_DEFAULT_HOLDBACK 32
+#define HR_ROUTE_MAX_PATTERNS 32
+
+/* A route as configured. Strings are copied by hr_router_add. */
+typedef struct hr_route_opts {
+    const char *name;          /* the "model" clients ask for, e.g. "auto" */
+    hr_policy policy;
+    const char *upstream;      /* upstream name; required unless local_only */
+    double threshold;          /* escalate below this; < 0 = 0.85 */
+    uint32_t holdback_tokens;  /* streamed answers are judged on these; 0 = 32 */
+    int64_t max_prompt_tokens; /* pre-gate: longer prompts go to the cloud; 0 = off */
+    const char *always_cloud[HR_ROUTE_MAX_PATTERNS]; /* pre-gate regexes (PCRE2) */
+    size_t n_always_cloud;
+    bool no_local_override;    /* ignore the X-Hearth-Route: local header */
+} hr_route_opts;
+
+typedef struct hr_route hr_route; /* read-only once added */
+typedef struct hr_router hr_router;
+
+/* A router with the confidence model m (copied). */
+int hr_router_new(hr_router **out, const hr_conf_model *m);
+void hr_router_free(hr_router *r);
+/* Add a route; compiles its patterns (with PCRE2's JIT where available). */
+int hr_router_add(hr_router *r, const hr_route_opts *o, char *err, size_t errlen);
+/* The route named name, or NULL. */
+const hr_route *hr_router_find(const hr_router *r, const char *name);
+const hr_conf_model *hr_router_conf(const hr_router *r);
+/* Every route's name, for /v1/models: call with i = 0, 1, ... until NULL. */
+const char *hr_router_route_name(const hr_router *r, size_t i);
+
+const char *hr_route_name(const hr_route *rt);
+hr_policy hr_route_policy(const hr_route *rt);
+const char *hr_route_upstream(const hr_route *rt);
+double hr_route_threshold(const hr_route *rt);
+uint32_t hr_route_holdback(const hr_route *rt);
+bool hr_route_local_override(const hr_route *rt);
+
+/* The pre-gate: a reason to skip local generation ("pregate_length",
+ * "pregate_pattern"), or NULL to go on. text is the whole prompt. */
+const char *hr_route_pregate(const hr_route *rt, const char *text, size_t len, size_t n_tokens);
+
 #endif
