@@ -56,6 +56,15 @@ void hr__cli_help(const char *cmd, const char *usage, const hr_opt *opts);
  * default model. */
 const char *hr__cli_default_model(void);
 
+struct hr_config;
+struct event_base;
+struct hr_router;
+struct hr_upstreams;
+/* The router and upstreams a config describes (routing.c). */
+int hr__cli_routing_open(const struct hr_config *cfg, const char *calibration,
+                         struct event_base *base, struct hr_router **router,
+                         struct hr_upstreams **ups, char *err, size_t errlen);
+
 int hr__cli_run(int argc, char **argv);
 int hr__cli_show(int argc, char **argv);
 int hr__cli_serve(int argc, char **argv);

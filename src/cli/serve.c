@@ -14,19 +14,25 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include "cli/config.h"
 #include "engine/engine.h"
 #include "http/http.h"
+#include "router/router.h"
+#include "upstream/upstream.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/str.h"
 
 #define MAX_KEYS 64
 
 typedef struct serve_opts {
-    const char *host, *model_id, *key_file;
+    const char *host, *model_id, *key_file, *config, *calibration;
+    hr_config cfg;
     const char *keys[MAX_KEYS + 1];
     size_t n_keys;
     int64_t port, parallel, ctx_size, threads, batch, queue, max_body, grace_ms, read_timeout_ms;
@@ -45,6 +51,8 @@ typedef struct serve_ctx {
     char err[512];
     int status;
     struct event *load_ev;
+    hr_router *router;
+    hr_upstreams *ups;
     pthread_t loader;
     bool loader_started;
 } serve_ctx;
@@ -138,6 +146,11 @@ static int read_key_file(serve_opts *o, hr_buf *buf)
 static int start(serve_ctx *c)
 {
     const serve_opts *o = c->o;
+    if (hr__cli_routing_open(&o->cfg, o->calibration, c->base, &c->router, &c->ups, c->err,
+                             sizeof c->err) < 0) {
+        fprintf(stderr, "hearth serve: %s\n", c->err);
+        return HR_CLI_FAIL;
+    }
     hr_http_opts ho = {.host = o->host,
                        .port = (uint16_t)o->port,
                        .model_id = o->model_id,
@@ -149,6 +162,7 @@ static int start(serve_ctx *c)
         fprintf(stderr, "hearth serve: %s\n", c->err);
         return HR_CLI_FAIL;
     }
+    hr_http_set_routing(c->http, c->router, c->ups);
     uint16_t port = hr_http_port(c->http);
     const char *host = o->host;
     printf("hearth serve: listening on http://%s%s%s:%u\n", strchr(host, ':') ? "[" : "", host,
@@ -197,6 +211,8 @@ static int serve_main(serve_opts *o, const char *model_path)
         pthread_join(c.loader, NULL); /* a stop during loading waits for it */
     }
     hr_http_close(c.http);
+    hr_upstreams_free(c.ups);
+    hr_router_free(c.router);
     hr_engine_close(c.engine);
     hr_model_free(c.model);
     if (c.load_ev) {
@@ -219,6 +235,54 @@ static int serve_main(serve_opts *o, const char *model_path)
     return status;
 }
 
+/* One integer setting: flag, else $env, else the file's, else the default. */
+static int64_t pick(int64_t flag, const char *env, int64_t file, int64_t dflt, bool *bad)
+{
+    const char *e = getenv(env);
+    int64_t v;
+    if (flag >= 0) {
+        return flag;
+    }
+    if (e && *e) {
+        if (hr_parse_i64(e, 0, 1 << 30, &v) == 0) {
+            return v;
+        }
+        fprintf(stderr, "hearth serve: %s=%s is not a number\n", env, e);
+        *bad = true;
+    }
+    return file >= 0 ? file : dflt;
+}
+
+/* Precedence: flag > environment > config file > default. */
+static int apply_settings(serve_opts *o, const char **model)
+{
+    char err[512];
+    const char *cfg = o->config ? o->config : getenv("HEARTH_CONFIG");
+    hr_config_init(&o->cfg);
+    if (cfg && *cfg && hr_config_load(&o->cfg, cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "hearth serve: %s\n", err);
+        return HR_CLI_FAIL;
+    }
+    bool bad = false;
+    const char *env_host = getenv("HEARTH_HOST");
+    o->host = o->host ? o->host : env_host && *env_host ? env_host
+                      : o->cfg.host ? o->cfg.host : "127.0.0.1";
+    o->port = pick(o->port, "HEARTH_PORT", o->cfg.port, 8080, &bad);
+    o->parallel = pick(o->parallel, "HEARTH_PARALLEL", o->cfg.parallel, 4, &bad);
+    o->ctx_size = pick(o->ctx_size, "HEARTH_CTX_SIZE", o->cfg.ctx_size, 0, &bad);
+    o->threads = pick(o->threads, "HEARTH_THREADS", o->cfg.threads, 0, &bad);
+    o->queue = pick(o->queue, "HEARTH_QUEUE", o->cfg.queue, 64, &bad);
+    o->calibration = o->calibration ? o->calibration : o->cfg.calibration;
+    const char *env_model = getenv("HEARTH_MODEL");
+    *model = *model ? *model : env_model && *env_model ? env_model
+                    : o->cfg.model ? o->cfg.model : hr__cli_default_model();
+    if (o->port > 65535 || o->parallel < 1 || o->parallel > 256) {
+        fprintf(stderr, "hearth serve: port must be 0-65535 and parallel 1-256\n");
+        bad = true;
+    }
+    return bad ? HR_CLI_USAGE : HR_CLI_OK;
+}
+
 static const char SERVE_USAGE[] =
     "[MODEL.gguf] [options]\n\n"
     "Serve a GGUF model over the OpenAI API (/v1/chat/completions, /v1/completions,\n"
@@ -227,7 +291,7 @@ static const char SERVE_USAGE[] =
 
 int hr__cli_serve(int argc, char **argv)
 {
-    serve_opts o = {.host = "127.0.0.1", .port = 8080, .parallel = 4, .queue = 64,
+    serve_opts o = {.port = -1, .parallel = -1, .ctx_size = -1, .threads = -1, .queue = -1,
                     .max_body = 8 << 20, .grace_ms = 10000};
     const char *model = NULL;
     const hr_opt opts[] = {
@@ -249,6 +313,10 @@ int hr__cli_serve(int argc, char **argv)
         {"max-body", 0, HR_OPT_INT, &o.max_body, 1024, 1LL << 32, NULL, "BYTES", "request body limit (default 8 MiB)"},
         {"read-timeout-ms", 0, HR_OPT_INT, &o.read_timeout_ms, 1, 3600000, NULL, "MS",
          "time a client may take to send headers, and again its body (default 10000/30000)"},
+        {"config", 0, HR_OPT_STRING, &o.config, 0, 0, NULL, "FILE",
+         "YAML config: model, server, upstreams, routes (also $HEARTH_CONFIG)"},
+        {"calibration", 0, HR_OPT_STRING, &o.calibration, 0, 0, NULL, "FILE",
+         "confidence calibration from `hearth calibrate` (overrides the config)"},
         {"grace-ms", 0, HR_OPT_INT, &o.grace_ms, 0, 3600000, NULL, "MS",
          "on SIGTERM/SIGINT, time for requests in flight to finish (default 10000)"},
         {"verbose", 'v', HR_OPT_FLAG, &o.verbose, 0, 0, NULL, NULL, "log lifecycle events (HEARTH_LOG=info)"},
@@ -265,13 +333,19 @@ int hr__cli_serve(int argc, char **argv)
         fprintf(stderr, "hearth serve: give the model once, as MODEL or --model\n");
         return HR_CLI_USAGE;
     }
+    if (n_pos) {
+        model = pos[0];
+    }
+    rc = apply_settings(&o, &model);
     hr_buf keybuf = {0};
-    if (o.key_file && (rc = read_key_file(&o, &keybuf)) != HR_CLI_OK) {
-        hr_buf_deinit(&keybuf);
-        return rc;
+    if (rc == HR_CLI_OK && o.key_file) {
+        rc = read_key_file(&o, &keybuf);
     }
     o.keys[o.n_keys] = NULL;
-    rc = serve_main(&o, n_pos ? pos[0] : model ? model : hr__cli_default_model());
+    if (rc == HR_CLI_OK) {
+        rc = serve_main(&o, model);
+    }
     hr_buf_deinit(&keybuf);
+    hr_config_free(&o.cfg);
     return rc;
 }

@@ -89,9 +89,10 @@ void hr__api_chat(hr_api *api, hr_req *r)
     if (!body) {
         return;
     }
+    const hr_route *rt = NULL;
     if (hr__oai_parse_common(body, true, &o, &e) < 0) {
         oai_fail(r, &e);
-    } else if (!hr__api_model_ok(api, r, o.model)) {
+    } else if (!(rt = hr_router_find(api->router, o.model)) && !hr__api_model_ok(api, r, o.model)) {
         /* answered */
     } else if (hr__oai_parse_messages(body, &msgs, &e) < 0) {
         oai_fail(r, &e);
@@ -101,7 +102,11 @@ void hr__api_chat(hr_api *api, hr_req *r)
         int32_t *toks = NULL;
         size_t n = 0;
         if (tokenize(api, r, prompt.p, prompt.len, &toks, &n) == 0) {
-            hr__gen_start(api, r, &o, toks, n);
+            if (rt) {
+                hr__route_chat(api, r, body, &o, rt, prompt.p, prompt.len, toks, n);
+            } else {
+                hr__gen_start(api, r, &o, toks, n);
+            }
         }
     }
     hr_buf_deinit(&prompt);
@@ -194,13 +199,25 @@ static json_t *model_object(const hr_api *api)
 
 void hr__api_models(hr_api *api, hr_req *r)
 {
-    hr__http_json(r, 200, json_pack("{s:s, s:[o]}", "object", "list", "data",
-                                     model_object(api)));
+    json_t *data = json_pack("[o]", model_object(api));
+    const char *name;
+    for (size_t i = 0; data && (name = hr_router_route_name(api->router, i)); i++) {
+        json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", name, "object",
+                                              "model", "created", (json_int_t)api->created,
+                                              "owned_by", "hearth-route"));
+    }
+    hr__http_json(r, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 
 void hr__api_model(hr_api *api, hr_req *r)
 {
     const char *id = hr__req_path(r) + strlen("/v1/models/");
+    if (hr_router_find(api->router, id)) {
+        hr__http_json(r, 200, json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model",
+                                         "created", (json_int_t)api->created, "owned_by",
+                                         "hearth-route"));
+        return;
+    }
     if (!model_matches(api, id)) {
         hr__http_error(r, 404, "model_not_found", "model", "The model '%s' does not exist", id);
         return;

@@ -236,6 +236,12 @@ int hr_http_set_model(hr_http *h, hr_model *m, hr_engine *e)
     return 0;
 }
 
+void hr_http_set_routing(hr_http *h, hr_router *router, hr_upstreams *ups)
+{
+    h->api.router = router;
+    h->api.ups = ups;
+}
+
 uint16_t hr_http_port(const hr_http *h)
 {
     return hr__srv_port(h->srv);
@@ -244,7 +250,8 @@ uint16_t hr_http_port(const hr_http *h)
 static void on_shutdown_tick(evutil_socket_t fd, short what, void *arg)
 {
     hr_http *h = arg;
-    bool idle = hr__srv_n_active(h->srv) == 0 && !h->api.inflight && !h->api.embeds;
+    bool idle = hr__srv_n_active(h->srv) == 0 && !h->api.inflight && !h->api.embeds &&
+                !h->api.routed;
     if (idle || hr__now_ms() >= h->deadline_ms) {
         if (!idle) {
             hr_log(HR_LOG_WARN, "http", "grace period over: cancelling %zu request(s)",
@@ -285,6 +292,7 @@ void hr_http_close(hr_http *h)
         return;
     }
     hr__srv_close(h->srv);
+    hr__route_free_all(&h->api);
     hr__gen_free_all(&h->api);
     hr__embed_free_all(&h->api);
     if (h->engine_ev) {

@@ -39,6 +39,12 @@ int hr_http_open(hr_http **out, struct event_base *base, const hr_http_opts *opt
  * caller and must outlive the server). */
 int hr_http_set_model(hr_http *h, hr_model *m, hr_engine *e);
 
+struct hr_router;
+struct hr_upstreams;
+/* Routes ("auto" ...) and the upstreams they escalate to; both stay owned
+ * by the caller and must outlive the server. Either may be NULL. */
+void hr_http_set_routing(hr_http *h, struct hr_router *router, struct hr_upstreams *ups);
+
 /* The port actually bound. */
 uint16_t hr_http_port(const hr_http *h);
 

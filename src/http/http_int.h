@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #include "engine/engine.h"
+#include "router/router.h"
+#include "upstream/upstream.h"
 #include "util/buf.h"
 
 /* ---- connection layer (server.c) ------------------------------------------
@@ -124,6 +126,8 @@ void hr__metrics_free(hr_metrics *m);
 void hr__metrics_request(hr_metrics *m, const char *endpoint, int status, double latency_ms);
 void hr__metrics_tokens(hr_metrics *m, int64_t n_in, int64_t n_out);
 void hr__metrics_ttft(hr_metrics *m, double ms);
+/* Count one event in counter `name` with one label (all static strings). */
+void hr__metrics_count(hr_metrics *m, const char *name, const char *label, const char *value);
 int hr__metrics_render(const hr_metrics *m, const hr_engine_stats *st, hr_buf *out);
 
 /* ---- handler context shared by the api_*.c files ----------------------------- */
@@ -142,6 +146,9 @@ typedef struct hr_api {
     uint64_t next_id;
     hr_gen_req *inflight;     /* generations waiting for engine events */
     hr_embed_req *embeds;     /* embedding requests waiting for engine events */
+    hr_router *router;        /* routes ("auto" ...), or NULL */
+    hr_upstreams *ups;        /* cloud upstreams, or NULL */
+    struct hr_rreq *routed;   /* routed requests in flight (routed.c) */
     int64_t created;          /* unix time the model was loaded */
 } hr_api;
 
@@ -186,6 +193,14 @@ typedef struct hr_gen_hooks {
  * sent: the caller answers), or another code after answering an error. */
 int hr__gen_start_ex(hr_api *api, hr_req *r, const hr_oai_req *o, int32_t *toks, size_t n,
                      const hr_gen_hooks *hooks, void *ud, uint32_t hold_tokens);
+
+/* A chat request whose model names a route (routed.c): policy, confidence,
+ * escalation. Takes ownership of toks; body is borrowed (kept with incref). */
+void hr__route_chat(hr_api *api, hr_req *r, json_t *body, const hr_oai_req *o,
+                    const hr_route *rt, const char *prompt, size_t prompt_len, int32_t *toks,
+                    size_t n);
+/* Forget routed requests (after the loop stopped); cancel their calls. */
+void hr__route_free_all(hr_api *api);
 
 /* Engine events for generations (gen.c) and embeddings (api_embed.c); each
  * returns false when the id is not one of its own. */

@@ -4,6 +4,7 @@
  * slot and queue figures come from hr_engine_get_stats at render time. */
 #include "http/http_int.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "util/alloc.h"
@@ -27,9 +28,18 @@ typedef struct series {
     uint64_t n;
 } series;
 
+typedef struct labeled {
+    const char *name;  /* static strings */
+    const char *label;
+    const char *value;
+    uint64_t n;
+} labeled;
+
 struct hr_metrics {
     series req[MAX_SERIES];
     size_t n_req;
+    labeled counts[MAX_SERIES];
+    size_t n_counts;
     int64_t tokens_in, tokens_out;
     histo ttft, latency;
 };
@@ -69,6 +79,45 @@ void hr__metrics_request(hr_metrics *m, const char *endpoint, int status, double
         m->req[i].n++;
     }
     observe(&m->latency, latency_ms);
+}
+
+void hr__metrics_count(hr_metrics *m, const char *name, const char *label, const char *value)
+{
+    size_t i = 0;
+    while (i < m->n_counts && !(strcmp(m->counts[i].name, name) == 0 &&
+                                strcmp(m->counts[i].value, value) == 0)) {
+        i++;
+    }
+    if (i == m->n_counts && m->n_counts < MAX_SERIES) {
+        m->counts[m->n_counts++] = (labeled){.name = name, .label = label, .value = value};
+    }
+    if (i < m->n_counts) {
+        m->counts[i].n++;
+    }
+}
+
+/* Samples of one family must be contiguous in the text format. */
+static int render_counts(const hr_metrics *m, hr_buf *out)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < m->n_counts; i++) {
+        bool first = true;
+        for (size_t k = 0; k < i; k++) {
+            first &= strcmp(m->counts[k].name, m->counts[i].name) != 0;
+        }
+        if (!first) {
+            continue;
+        }
+        rc = hr_buf_printf(out, "# TYPE %s counter\n", m->counts[i].name);
+        for (size_t k = i; rc == 0 && k < m->n_counts; k++) {
+            const labeled *c = &m->counts[k];
+            if (strcmp(c->name, m->counts[i].name) == 0) {
+                rc = hr_buf_printf(out, "%s{%s=\"%s\"} %llu\n", c->name, c->label, c->value,
+                                   (unsigned long long)c->n);
+            }
+        }
+    }
+    return rc;
 }
 
 void hr__metrics_tokens(hr_metrics *m, int64_t n_in, int64_t n_out)
@@ -122,6 +171,9 @@ int hr__metrics_render(const hr_metrics *m, const hr_engine_stats *st, hr_buf *o
                            "# TYPE hearth_queue_depth gauge\nhearth_queue_depth %u\n",
                            (long long)m->tokens_in, (long long)m->tokens_out, st->slots_busy,
                            st->queue_depth);
+    }
+    if (rc == 0) {
+        rc = render_counts(m, out);
     }
     if (rc == 0) {
         rc = render_histo(out, "hearth_ttft_seconds", "Time to first token.", &m->ttft);

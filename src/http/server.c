@@ -240,6 +240,7 @@ static const char *status_text(int status)
     case 413: return "Payload Too Large";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/* routed.c -- a chat request sent to a route ("auto", ...): answer locally
+ * first and escalate when unsure, by the route's policy.
+ *
+ *   local_first     pre-gate -> local generation, watched (gen.c hooks) ->
+ *                   confidence >= threshold: the local answer goes out;
+ *                   below: the local job is cancelled and the upstream asked.
+ *                   Streamed answers are judged on their first K tokens,
+ *                   held back, so a rejected local token never reaches the
+ *                   client.
+ *   local_only      local, always (confidence still reported)
+ *   cloud_only      the upstream, always
+ *   cloud_fallback  local; the upstream only if local fails or is full
+ *
+ * When the upstream fails (timeout, 5xx, 429 after retries, circuit open,
+ * malformed or truncated answer) before anything of it reached the client,
+ * the client gets the local answer with "degraded": true -- the one already
+ * generated, or a fresh local generation. Only cloud_only answers 502.
+ * Every answer says how it was made: X-Hearth-Route, X-Hearth-Confidence
+ * and a "hearth" object in the body (or the final stream chunk).
+ *
+ * Lifetime: an hr_rreq lives until its generation has ended (on_end), its
+ * upstream call is over and it no longer holds the request. Loop thread. */
+#include "http/http_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/log.h"
+
+typedef struct hr_rreq {
+    struct hr_rreq *prev, *next;
+    hr_api *api;
+    hr_req *req;           /* while the client is there */
+    bool own_req;          /* we (not a generation) answer req */
+    int gens;              /* generations pointing at us (an escalated one may
+                              still be winding down beside a fallback) */
+    int busy;              /* nested calls that must not free us */
+    hr_upstream_call *call;
+    const hr_route *rt;
+    hr_upstream *up;
+    json_t *body;
+    hr_oai_req o;
+    int32_t *toks;
+    size_t n;
+    hr_conf_acc acc;
+    double confidence;
+    bool have_conf, degraded, cloud_started, force_local;
+    const char *reason;    /* why it escalated, or NULL */
+    const char *route;     /* "local" or "cloud" */
+    const char *degraded_reason;
+    double t0, local_ms, up_t0, upstream_ms;
+    json_t *local_doc;     /* a whole local answer kept for a fallback */
+} hr_rreq;
+
+static void maybe_free(hr_rreq *rr)
+{
+    if (rr->busy || rr->gens || rr->call || rr->own_req) {
+        return;
+    }
+    hr_api *api = rr->api;
+    if (rr->prev) {
+        rr->prev->next = rr->next;
+    } else {
+        api->routed = rr->next;
+    }
+    if (rr->next) {
+        rr->next->prev = rr->prev;
+    }
+    json_decref(rr->body);
+    json_decref(rr->local_doc);
+    hr_conf_acc_deinit(&rr->acc);
+    hr_free(rr->toks);
+    hr_free(rr);
+}
+
+static void decorate(void *ud, json_t *doc)
+{
+    hr_rreq *rr = ud;
+    json_t *h = json_pack("{s:s, s:o, s:s?, s:f, s:s?, s:o, s:b}", "route", rr->route,
+                          "confidence", rr->have_conf ? json_real(rr->confidence) : json_null(),
+                          "escalation_reason", rr->reason, "local_ms", rr->local_ms, "upstream",
+                          rr->up && rr->upstream_ms > 0 ? hr_upstream_name(rr->up) : NULL,
+                          "upstream_ms", rr->upstream_ms > 0 ? json_real(rr->upstream_ms)
+                                                             : json_null(),
+                          "degraded", rr->degraded);
+    if (h && rr->degraded_reason) {
+        json_object_set_new(h, "degraded_reason", json_string(rr->degraded_reason));
+    }
+    json_object_set_new(doc, "hearth", h);
+}
+
+static void add_route_headers(hr_rreq *rr)
+{
+    char conf[32];
+    hr__req_add_header(rr->req, "X-Hearth-Route", rr->route);
+    if (rr->have_conf) {
+        snprintf(conf, sizeof conf, "%.4f", rr->confidence);
+        hr__req_add_header(rr->req, "X-Hearth-Confidence", conf);
+    }
+    if (rr->reason) {
+        hr__req_add_header(rr->req, "X-Hearth-Escalation-Reason", rr->reason);
+    }
+    if (rr->degraded) {
+        hr__req_add_header(rr->req, "X-Hearth-Degraded", "true");
+    }
+    hr__metrics_count(rr->api->metrics, "hearth_route_total", "route", rr->route);
+}
+
+static void on_client_gone(hr_req *r, void *ud)
+{
+    hr_rreq *rr = ud;
+    rr->req = NULL;
+    rr->own_req = false;
+    if (rr->call) {
+        hr_upstream_cancel(rr->call);
+        rr->call = NULL;
+    }
+    maybe_free(rr);
+}
+
+/* ---- local generations ---------------------------------------------------- */
+
+static void hook_token(void *ud, const hr_gen_event *t)
+{
+    hr_rreq *rr = ud;
+    float top[HR_GEN_MAX_TOP_LOGPROBS];
+    for (size_t i = 0; i < t->n_top; i++) {
+        top[i] = t->top[i].logprob;
+    }
+    hr_conf_acc_add(&rr->acc, t->logprob, top, t->n_top);
+}
+
+static void hook_gone(void *ud)
+{
+    hr_rreq *rr = ud;
+    rr->req = NULL;
+}
+
+static void hook_end(void *ud)
+{
+    hr_rreq *rr = ud;
+    rr->gens--;
+    maybe_free(rr);
+}
+
+static void escalate(hr_rreq *rr, const char *reason);
+
+static void score(hr_rreq *rr)
+{
+    double f[HR_CONF_N_FEATURES];
+    hr_conf_features(&rr->acc, f);
+    rr->confidence = hr_conf_score(hr_router_conf(rr->api->router), f);
+    rr->have_conf = true;
+}
+
+static int hook_decide(void *ud, json_t *doc, bool failed)
+{
+    hr_rreq *rr = ud;
+    hr_policy pol = hr_route_policy(rr->rt);
+    rr->local_ms = hr__now_ms() - rr->t0;
+    bool cloud_ok = rr->up && !rr->force_local &&
+                    (pol == HR_POLICY_LOCAL_FIRST || pol == HR_POLICY_CLOUD_FALLBACK);
+    const char *reason = NULL;
+    if (failed) {
+        reason = cloud_ok ? "local_failed" : NULL;
+    } else {
+        score(rr);
+        double th = hr_route_threshold(rr->rt);
+        bool low = rr->confidence < th || th >= 1.0;
+        reason = cloud_ok && pol == HR_POLICY_LOCAL_FIRST && low ? "low_confidence" : NULL;
+    }
+    if (!reason) {
+        rr->route = "local";
+        add_route_headers(rr);
+        return HR_GEN_KEEP;
+    }
+    /* Take the request over; keep a whole local answer for a fallback. */
+    rr->local_doc = json_incref(doc);
+    rr->own_req = true;
+    hr__req_on_close(rr->req, on_client_gone, rr);
+    escalate(rr, reason);
+    return HR_GEN_TAKE;
+}
+
+static const hr_gen_hooks WATCH = {hook_token, hook_decide, decorate, hook_gone, hook_end};
+static const hr_gen_hooks PLAIN = {NULL, NULL, decorate, hook_gone, hook_end};
+
+/* Start a local generation that owns the request. Returns HR_EQUEUEFULL
+ * without answering when the engine is full. */
+static int start_local(hr_rreq *rr, const hr_gen_hooks *hooks, uint32_t hold)
+{
+    int32_t *copy = hr_calloc(rr->n, sizeof *copy);
+    if (!copy) {
+        hr__http_error(rr->req, 500, NULL, NULL, "out of memory");
+        rr->own_req = false;
+        return HR_ENOMEM;
+    }
+    memcpy(copy, rr->toks, rr->n * sizeof *copy);
+    hr_req *req = rr->req;
+    if (hooks == &PLAIN && !rr->req) {
+        hr_free(copy);
+        return 0;
+    }
+    if (hooks == &PLAIN) {
+        add_route_headers(rr);
+    }
+    int rc = hr__gen_start_ex(rr->api, req, &rr->o, copy, rr->n, hooks, rr, hold);
+    if (rc == 0) {
+        rr->own_req = false;
+        rr->gens++;
+    } else if (rc != HR_EQUEUEFULL) {
+        rr->own_req = false; /* an error was sent */
+    }
+    return rc;
+}
+
+/* ---- the upstream ------------------------------------------------------------ */
+
+static void send_chunk(hr_req *r, json_t *chunk)
+{
+    char *s = json_dumps(chunk, JSON_COMPACT);
+    if (s) {
+        hr__http_stream_write(r, "data: ", 6);
+        hr__http_stream_write(r, s, strlen(s));
+        hr__http_stream_write(r, "\n\n", 2);
+        hr_free(s); /* jansson allocates through hr_malloc */
+    }
+}
+
+static bool up_chunk(void *ud, json_t *chunk)
+{
+    hr_rreq *rr = ud;
+    if (!rr->req) {
+        return false;
+    }
+    if (!rr->cloud_started) {
+        rr->cloud_started = true;
+        rr->route = "cloud";
+        add_route_headers(rr);
+        hr__req_add_header(rr->req, "Cache-Control", "no-cache");
+        hr__http_stream_start(rr->req, 200, "text/event-stream");
+    }
+    json_t *ch = json_array_get(json_object_get(chunk, "choices"), 0);
+    json_t *fin = json_object_get(ch, "finish_reason");
+    if (fin && !json_is_null(fin)) {
+        rr->upstream_ms = hr__now_ms() - rr->up_t0;
+        decorate(rr, chunk);
+    }
+    send_chunk(rr->req, chunk);
+    return true;
+}
+
+/* The upstream failed before anything of it was sent: answer locally. */
+static void fall_back(hr_rreq *rr, hr_upstream_reason why, const char *msg)
+{
+    const char *rname = hr_upstream_reason_name(why);
+    hr__metrics_count(rr->api->metrics, "hearth_degraded_total", "reason", rname);
+    rr->degraded = true;
+    rr->degraded_reason = rname;
+    if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY) {
+        rr->own_req = false;
+        hr__http_error(rr->req, 502, "upstream_failed", NULL, "upstream %s failed: %s",
+                       rr->up ? hr_upstream_name(rr->up) : "(none)", msg ? msg : rname);
+        return;
+    }
+    rr->route = "local";
+    if (rr->local_doc) {
+        add_route_headers(rr);
+        decorate(rr, rr->local_doc);
+        rr->own_req = false;
+        hr__http_json(rr->req, 200, json_incref(rr->local_doc));
+        return;
+    }
+    if (start_local(rr, &PLAIN, 0) == HR_EQUEUEFULL) {
+        rr->own_req = false;
+        hr__req_add_header(rr->req, "Retry-After", "1");
+        hr__http_error(rr->req, 503, "server_overloaded", NULL,
+                       "the upstream failed (%s) and every local slot is busy", rname);
+    }
+}
+
+static void up_done(void *ud, hr_upstream_reason why, json_t *resp, const char *msg,
+                    bool delivered)
+{
+    hr_rreq *rr = ud;
+    rr->call = NULL;
+    rr->upstream_ms = hr__now_ms() - rr->up_t0;
+    rr->busy++;
+    if (!rr->req) {
+        rr->own_req = false;
+    } else if (why == HR_UP_OK && rr->o.stream) {
+        hr__http_stream_write(rr->req, "data: [DONE]\n\n", 14);
+        rr->own_req = false;
+        hr__http_stream_end(rr->req);
+    } else if (why == HR_UP_OK) {
+        json_t *doc = json_deep_copy(resp);
+        rr->route = "cloud";
+        add_route_headers(rr);
+        if (doc) {
+            decorate(rr, doc);
+        }
+        rr->own_req = false;
+        hr__http_json(rr->req, 200, doc);
+    } else if (delivered) {
+        /* Part of the cloud answer is out: a local one cannot be spliced in. */
+        hr__metrics_count(rr->api->metrics, "hearth_degraded_total", "reason",
+                          hr_upstream_reason_name(why));
+        json_t *e = json_pack("{s:{s:s, s:s}}", "error", "message",
+                              "the upstream stream broke off", "type", "upstream_error");
+        send_chunk(rr->req, e);
+        json_decref(e);
+        rr->own_req = false;
+        hr__http_stream_end(rr->req);
+    } else {
+        fall_back(rr, why, msg);
+    }
+    rr->busy--;
+    maybe_free(rr);
+}
+
+static const hr_upstream_handler UP = {up_chunk, up_done};
+
+static void escalate(hr_rreq *rr, const char *reason)
+{
+    rr->reason = reason;
+    hr__metrics_count(rr->api->metrics, "hearth_escalations_total", "reason", reason);
+    rr->up_t0 = hr__now_ms();
+    if (!rr->up) {
+        fall_back(rr, HR_UP_CONNECT, "the route has no upstream");
+        return;
+    }
+    rr->busy++;
+    hr_upstream_call *c = NULL;
+    int rc = hr_upstream_chat(rr->up, rr->body, rr->o.stream, &UP, rr, &c);
+    if (rc < 0) {
+        fall_back(rr, HR_UP_CONNECT, "could not start the upstream call");
+    } else if (c) {
+        rr->call = c;
+    }
+    rr->busy--;
+}
+
+/* ---- entry ----------------------------------------------------------------- */
+
+static void run_policy(hr_rreq *rr, const char *prompt, size_t len)
+{
+    hr_policy pol = hr_route_policy(rr->rt);
+    if (pol == HR_POLICY_CLOUD_ONLY && !rr->force_local) {
+        escalate(rr, "policy_cloud_only");
+        return;
+    }
+    bool local_first = pol == HR_POLICY_LOCAL_FIRST && !rr->force_local;
+    const char *gate = local_first ? hr_route_pregate(rr->rt, prompt, len, rr->n) : NULL;
+    if (gate) {
+        escalate(rr, gate);
+        return;
+    }
+    uint32_t hold = local_first ? hr_route_holdback(rr->rt) : 0;
+    int rc = start_local(rr, &WATCH, hold);
+    if (rc == HR_EQUEUEFULL && rr->up && !rr->force_local && pol != HR_POLICY_LOCAL_ONLY) {
+        escalate(rr, "local_overloaded");
+    } else if (rc == HR_EQUEUEFULL) {
+        rr->own_req = false;
+        hr__req_add_header(rr->req, "Retry-After", "1");
+        hr__http_error(rr->req, 503, "server_overloaded", NULL,
+                       "all slots are busy and the queue is full; retry shortly");
+    }
+}
+
+void hr__route_chat(hr_api *api, hr_req *r, json_t *body, const hr_oai_req *o,
+                    const hr_route *rt, const char *prompt, size_t prompt_len, int32_t *toks,
+                    size_t n)
+{
+    hr_rreq *rr = hr_calloc(1, sizeof *rr);
+    const char *up_name = hr_route_upstream(rt);
+    if (!rr) {
+        hr_free(toks);
+        hr__http_error(r, 500, NULL, NULL, "out of memory");
+        return;
+    }
+    rr->api = api;
+    rr->req = r;
+    rr->own_req = true;
+    rr->rt = rt;
+    rr->up = up_name ? hr_upstream_find(api->ups, up_name) : NULL;
+    rr->body = json_incref(body);
+    rr->o = *o;
+    rr->toks = toks;
+    rr->n = n;
+    rr->route = "local";
+    rr->t0 = hr__now_ms();
+    const char *hdr = hr__req_header(r, "X-Hearth-Route");
+    rr->force_local = hdr && strcmp(hdr, "local") == 0 && hr_route_local_override(rt);
+    rr->next = api->routed;
+    if (api->routed) {
+        api->routed->prev = rr;
+    }
+    api->routed = rr;
+    hr__req_on_close(r, on_client_gone, rr);
+    rr->busy++;
+    run_policy(rr, prompt, prompt_len);
+    rr->busy--;
+    maybe_free(rr);
+}
+
+void hr__route_free_all(hr_api *api)
+{
+    while (api->routed) {
+        hr_rreq *rr = api->routed;
+        if (rr->call) {
+            hr_upstream_cancel(rr->call);
+        }
+        rr->call = NULL;
+        rr->gens = 0;
+        rr->own_req = false;
+        rr->busy = 0;
+        maybe_free(rr);
+    }
+}
