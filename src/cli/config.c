@@ -212,7 +212,7 @@ static int load_route(hr_config *c, const char *name, json_t *r, char *err, size
     static const key keys[] = {{"policy", JSON_STRING},       {"upstream", JSON_STRING},
                                {"threshold", JSON_REAL},      {"holdback_tokens", JSON_INTEGER},
                                {"pregate", JSON_OBJECT},      {"allow_local_override", JSON_TRUE},
-                               {NULL, 0}};
+                               {"cloud_stream", JSON_STRING}, {NULL, 0}};
     static const key gkeys[] = {{"max_prompt_tokens", JSON_INTEGER}, {"always_cloud", JSON_ARRAY},
                                 {NULL, 0}};
     char where[160];
@@ -241,6 +241,11 @@ static int load_route(hr_config *c, const char *name, json_t *r, char *err, size
     o->holdback_tokens = (uint32_t)get_int(r, "holdback_tokens", 0);
     o->max_prompt_tokens = get_int(g, "max_prompt_tokens", 0);
     o->no_local_override = json_is_false(json_object_get(r, "allow_local_override"));
+    const char *cs = json_string_value(json_object_get(r, "cloud_stream"));
+    if (cs && strcmp(cs, "live") != 0 && strcmp(cs, "buffered") != 0) {
+        return hr_errf(err, errlen, HR_EINVAL, "%s.cloud_stream: must be buffered or live", where);
+    }
+    o->live_cloud_stream = cs && strcmp(cs, "live") == 0;
     json_t *pats = json_object_get(g, "always_cloud");
     for (size_t i = 0; i < json_array_size(pats) && i < HR_ROUTE_MAX_PATTERNS; i++) {
         o->always_cloud[o->n_always_cloud] = json_string_value(json_array_get(pats, i));

@@ -53,6 +53,7 @@ typedef struct hr_rreq {
     const char *degraded_reason;
     double t0, local_ms, up_t0, upstream_ms;
     json_t *local_doc;     /* a whole local answer kept for a fallback */
+    json_t *cloud_chunks;  /* a buffered cloud stream, sent once complete */
 } hr_rreq;
 
 static void maybe_free(hr_rreq *rr)
@@ -71,6 +72,7 @@ static void maybe_free(hr_rreq *rr)
     }
     json_decref(rr->body);
     json_decref(rr->local_doc);
+    json_decref(rr->cloud_chunks);
     hr_conf_acc_deinit(&rr->acc);
     hr_free(rr->toks);
     hr_free(rr);
@@ -230,19 +232,17 @@ static void send_chunk(hr_req *r, json_t *chunk)
     }
 }
 
-static bool up_chunk(void *ud, json_t *chunk)
+static void cloud_stream_start(hr_rreq *rr)
 {
-    hr_rreq *rr = ud;
-    if (!rr->req) {
-        return false;
-    }
-    if (!rr->cloud_started) {
-        rr->cloud_started = true;
-        rr->route = "cloud";
-        add_route_headers(rr);
-        hr__req_add_header(rr->req, "Cache-Control", "no-cache");
-        hr__http_stream_start(rr->req, 200, "text/event-stream");
-    }
+    rr->cloud_started = true;
+    rr->route = "cloud";
+    add_route_headers(rr);
+    hr__req_add_header(rr->req, "Cache-Control", "no-cache");
+    hr__http_stream_start(rr->req, 200, "text/event-stream");
+}
+
+static void send_cloud_chunk(hr_rreq *rr, json_t *chunk)
+{
     json_t *ch = json_array_get(json_object_get(chunk, "choices"), 0);
     json_t *fin = json_object_get(ch, "finish_reason");
     if (fin && !json_is_null(fin)) {
@@ -250,7 +250,42 @@ static bool up_chunk(void *ud, json_t *chunk)
         decorate(rr, chunk);
     }
     send_chunk(rr->req, chunk);
+}
+
+/* Live routes pass chunks on at once; the others keep them until the
+ * stream is known to be whole. */
+static bool up_chunk(void *ud, json_t *chunk)
+{
+    hr_rreq *rr = ud;
+    if (!rr->req) {
+        return false;
+    }
+    if (!hr_route_live_cloud_stream(rr->rt)) {
+        if (!rr->cloud_chunks) {
+            rr->cloud_chunks = json_array();
+        }
+        return json_array_append(rr->cloud_chunks, chunk) == 0;
+    }
+    if (!rr->cloud_started) {
+        cloud_stream_start(rr);
+    }
+    send_cloud_chunk(rr, chunk);
     return true;
+}
+
+static void flush_cloud_stream(hr_rreq *rr)
+{
+    if (!rr->cloud_started) {
+        cloud_stream_start(rr);
+    }
+    size_t i;
+    json_t *c;
+    json_array_foreach(rr->cloud_chunks, i, c) {
+        send_cloud_chunk(rr, c);
+    }
+    hr__http_stream_write(rr->req, "data: [DONE]\n\n", 14);
+    rr->own_req = false;
+    hr__http_stream_end(rr->req);
 }
 
 /* The upstream failed before anything of it was sent: answer locally. */
@@ -285,6 +320,7 @@ static void fall_back(hr_rreq *rr, hr_upstream_reason why, const char *msg)
 static void up_done(void *ud, hr_upstream_reason why, json_t *resp, const char *msg,
                     bool delivered)
 {
+    (void)delivered; /* what counts is whether we sent anything: cloud_started */
     hr_rreq *rr = ud;
     rr->call = NULL;
     rr->upstream_ms = hr__now_ms() - rr->up_t0;
@@ -292,9 +328,7 @@ static void up_done(void *ud, hr_upstream_reason why, json_t *resp, const char *
     if (!rr->req) {
         rr->own_req = false;
     } else if (why == HR_UP_OK && rr->o.stream) {
-        hr__http_stream_write(rr->req, "data: [DONE]\n\n", 14);
-        rr->own_req = false;
-        hr__http_stream_end(rr->req);
+        flush_cloud_stream(rr);
     } else if (why == HR_UP_OK) {
         json_t *doc = json_deep_copy(resp);
         rr->route = "cloud";
@@ -304,8 +338,8 @@ static void up_done(void *ud, hr_upstream_reason why, json_t *resp, const char *
         }
         rr->own_req = false;
         hr__http_json(rr->req, 200, doc);
-    } else if (delivered) {
-        /* Part of the cloud answer is out: a local one cannot be spliced in. */
+    } else if (rr->cloud_started) {
+        /* Part of a live cloud answer is out: a local one cannot be spliced in. */
         hr__metrics_count(rr->api->metrics, "hearth_degraded_total", "reason",
                           hr_upstream_reason_name(why));
         json_t *e = json_pack("{s:{s:s, s:s}}", "error", "message",

@@ -21,6 +21,7 @@ struct hr_route {
     pcre2_code *re[HR_ROUTE_MAX_PATTERNS];
     size_t n_re;
     bool local_override;
+    bool live_cloud;
 };
 
 struct hr_router {
@@ -109,6 +110,7 @@ int hr_router_add(hr_router *r, const hr_route_opts *o, char *err, size_t errlen
     rt->holdback = o->holdback_tokens ? o->holdback_tokens : HR_ROUTE_DEFAULT_HOLDBACK;
     rt->max_prompt_tokens = o->max_prompt_tokens;
     rt->local_override = !o->no_local_override;
+    rt->live_cloud = o->live_cloud_stream;
     for (size_t i = 0; i < o->n_always_cloud && i < HR_ROUTE_MAX_PATTERNS; i++) {
         int rc = compile(rt, o->always_cloud[i], err, errlen);
         if (rc < 0) {
@@ -150,6 +152,7 @@ const char *hr_route_upstream(const hr_route *rt) { return rt->upstream; }
 double hr_route_threshold(const hr_route *rt) { return rt->threshold; }
 uint32_t hr_route_holdback(const hr_route *rt) { return rt->holdback; }
 bool hr_route_local_override(const hr_route *rt) { return rt->local_override; }
+bool hr_route_live_cloud_stream(const hr_route *rt) { return rt->live_cloud; }
 
 const char *hr_route_pregate(const hr_route *rt, const char *text, size_t len, size_t n_tokens)
 {

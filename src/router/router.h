@@ -122,6 +122,9 @@ typedef struct hr_route_opts {
     const char *always_cloud[HR_ROUTE_MAX_PATTERNS]; /* pre-gate regexes (PCRE2) */
     size_t n_always_cloud;
     bool no_local_override;    /* ignore the X-Hearth-Route: local header */
+    bool live_cloud_stream;    /* forward an escalated stream as it arrives
+                                  (default: whole, so a broken one can still
+                                  be replaced by the local answer) */
 } hr_route_opts;
 
 typedef struct hr_route hr_route; /* read-only once added */
@@ -144,6 +147,7 @@ const char *hr_route_upstream(const hr_route *rt);
 double hr_route_threshold(const hr_route *rt);
 uint32_t hr_route_holdback(const hr_route *rt);
 bool hr_route_local_override(const hr_route *rt);
+bool hr_route_live_cloud_stream(const hr_route *rt);
 
 /* The pre-gate: a reason to skip local generation ("pregate_length",
  * "pregate_pattern"), or NULL to go on. text is the whole prompt. */

@@ -149,5 +149,25 @@ expect_error "serve: port in use" 1 "cannot listen" -- "$HEARTH" serve "$MODEL" 
 kill -TERM $spid
 wait $spid && ok "serve: SIGTERM exits 0" || bad "serve: SIGTERM exit"
 
+# Config files: every mistake names its file and key.
+cfg_fails() {
+    local name=$1 pat=$2 text=$3
+    printf '%s\n' "$text" >"$tmp/bad.yaml"
+    expect_error "config: $name" 1 "$pat" -- "$HEARTH" serve "$MODEL" --port 0 --config "$tmp/bad.yaml"
+}
+cfg_fails "not YAML" "bad.yaml:" "routes: [unclosed"
+cfg_fails "unknown key" "routes.auto.threshhold: unknown setting" \
+    "routes: {auto: {policy: local_only, threshhold: 0.5}}"
+cfg_fails "bad policy" "routes.auto.policy" "routes: {auto: {policy: sometimes}}"
+cfg_fails "wrong type" "server.port: must be an integer" "server: {port: eighty}"
+cfg_fails "missing upstream" "no upstream named nowhere" \
+    "routes: {auto: {policy: local_first, upstream: nowhere}}"
+cfg_fails "key env unset" "HEARTH_TEST_UNSET_KEY is not set" \
+    "upstreams: {c: {base_url: 'http://127.0.0.1:9/v1', model: m, api_key_env: HEARTH_TEST_UNSET_KEY}}"
+cfg_fails "bad pattern" "bad pattern" \
+    "upstreams: {c: {base_url: 'http://127.0.0.1:9/v1', model: m}}
+routes: {auto: {upstream: c, pregate: {always_cloud: ['(unclosed']}}}"
+expect_error "config: missing file" 1 "cannot open" -- "$HEARTH" serve --port 0 --config "$tmp/nope.yaml"
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,0 +1,200 @@
+# fakes.py -- stand-ins for the routing tests, all on 127.0.0.1:
+#   FaultProxy  forwards to a real upstream (another hearth serve) and can
+#               delay, fail with 500 or 429 + Retry-After, reset the
+#               connection, truncate or garble the stream, or tag chunks.
+#   FakeAnthropic  speaks Anthropic's Messages API (request shape, x-api-key,
+#               anthropic-version, the streaming event types) from the public
+#               reference, so the adapter is checked both ways.
+import http.client
+import http.server
+import json
+import socket
+import threading
+import time
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class FaultProxy:
+    """mode: 'pass', 'delay', 'http500', 'http429', 'reset', 'truncate',
+    'malformed', 'tag' (rewrite each answer's model to 'cloud-model')."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.mode = "pass"
+        self.delay_s = 3.0
+        self.requests = []  # (path, headers) of every request seen
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n)
+                with proxy.lock:
+                    proxy.requests.append((self.path, dict(self.headers), body))
+                proxy.handle(self, body)
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def count(self):
+        with self.lock:
+            return len(self.requests)
+
+    def _send(self, h, status, body, ctype="application/json", extra=None):
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(body)
+
+    def handle(self, h, body):
+        mode = self.mode
+        if mode == "delay":
+            time.sleep(self.delay_s)
+        if mode == "http500":
+            return self._send(h, 500, b'{"error":{"message":"boom"}}')
+        if mode == "http429":
+            return self._send(h, 429, b'{"error":{"message":"slow down"}}',
+                              extra={"Retry-After": "0"})
+        if mode == "reset":
+            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            h.connection.close()
+            h.close_connection = True
+            return
+        if mode == "malformed":
+            return self._send(h, 200, b'{"choices": [oops', )
+        status, headers, data = self.forward(h.path, h.headers, body)
+        stream = headers.get("content-type", "").startswith("text/event-stream")
+        if mode == "tag":
+            data = data.replace(b'"model":"stories260k"', b'"model":"cloud-model"')
+        if mode == "truncate":
+            data = data[: len(data) // 2] if stream else data[: len(data) // 2]
+        if stream:
+            h.send_response(status)
+            h.send_header("Content-Type", "text/event-stream")
+            h.send_header("Connection", "close")
+            h.end_headers()
+            h.wfile.write(data)
+            h.close_connection = True
+        else:
+            self._send(h, status, data)
+
+    def forward(self, path, headers, body):
+        c = http.client.HTTPConnection("127.0.0.1", self.target, timeout=30)
+        hdrs = {k: v for k, v in headers.items() if k.lower() in ("authorization", "content-type", "accept")}
+        c.request("POST", path, body=body, headers=hdrs)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+
+class FakeAnthropic:
+    """POST /v1/messages. Checks the headers and the request shape; answers
+    with `reply` as a message or as the documented stream of events."""
+
+    def __init__(self, key, reply="Hello from Claude."):
+        self.key = key
+        self.reply = reply
+        self.seen = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                req = json.loads(self.rfile.read(n))
+                fake.seen.append((dict(self.headers), req))
+                err = fake.check(self, req)
+                if err:
+                    body = json.dumps({"type": "error", "error": {"type": "invalid_request_error",
+                                                                  "message": err}}).encode()
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if req.get("stream"):
+                    fake.stream(self, req)
+                else:
+                    fake.message(self, req)
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def check(self, h, req):
+        if h.path != "/v1/messages":
+            return "wrong path " + h.path
+        if h.headers.get("x-api-key") != self.key:
+            return "bad x-api-key"
+        if h.headers.get("anthropic-version") != "2023-06-01":
+            return "missing anthropic-version"
+        if not isinstance(req.get("max_tokens"), int) or not req.get("model"):
+            return "model and max_tokens are required"
+        msgs = req.get("messages")
+        if not msgs or any(m["role"] not in ("user", "assistant") or
+                           not isinstance(m["content"], str) for m in msgs):
+            return "bad messages"
+        return None
+
+    def message(self, h, req):
+        body = json.dumps({
+            "id": "msg_01", "type": "message", "role": "assistant", "model": req["model"],
+            "content": [{"type": "text", "text": self.reply}], "stop_reason": "end_turn",
+            "stop_sequence": None, "usage": {"input_tokens": 11, "output_tokens": 5}}).encode()
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    def stream(self, h, req):
+        words = self.reply.split(" ")
+        events = [("message_start", {"type": "message_start", "message": {
+            "id": "msg_02", "type": "message", "role": "assistant", "model": req["model"],
+            "content": [], "stop_reason": None, "usage": {"input_tokens": 11, "output_tokens": 1}}}),
+            ("content_block_start", {"type": "content_block_start", "index": 0,
+                                     "content_block": {"type": "text", "text": ""}}),
+            ("ping", {"type": "ping"})]
+        for i, w in enumerate(words):
+            events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                           "delta": {"type": "text_delta", "text": w + (" " if i < len(words) - 1 else "")}}))
+        events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                   ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                      "stop_sequence": None}, "usage": {"output_tokens": 5}}),
+                   ("message_stop", {"type": "message_stop"})]
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        for name, data in events:
+            h.wfile.write(("event: %s\ndata: %s\n\n" % (name, json.dumps(data))).encode())
+            h.wfile.flush()
+        h.close_connection = True

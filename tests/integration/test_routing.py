@@ -1,0 +1,264 @@
+# test_routing.py -- local first, escalate when unsure, never fail when local
+# can answer. The "cloud" is a second real `hearth serve` behind a fault
+# injecting proxy; an Anthropic stand-in checks that adapter both ways.
+import json
+import re
+
+import pytest
+
+from conftest import Server, sse_events
+from fakes import FakeAnthropic, FaultProxy
+
+CLOUD_KEY = "sk-cloud-7f3a9c1e5b"
+ANTH_KEY = "sk-ant-4d2b8e6f0a"
+HI = [{"role": "user", "content": "Hi"}]
+
+
+def config(tmp_path, proxy_port, anth_port):
+    text = """
+upstreams:
+  cloud:
+    kind: openai
+    base_url: http://127.0.0.1:%d/v1
+    model: stories260k
+    api_key_env: TEST_CLOUD_KEY
+    timeout: {connect_ms: 1000, first_byte_ms: 800, total_ms: 4000}
+    retries: 2
+    backoff_ms: 20
+    circuit_breaker: {failures: 1000}
+  fragile:
+    base_url: http://127.0.0.1:%d/v1
+    model: stories260k
+    api_key_env: TEST_CLOUD_KEY
+    retries: 0
+    circuit_breaker: {failures: 3, reset_ms: 60000}
+  claude:
+    kind: anthropic
+    base_url: http://127.0.0.1:%d/v1
+    model: claude-test
+    api_key_env: TEST_ANTH_KEY
+routes:
+  auto: {policy: local_first, upstream: cloud}
+  never-unsure: {policy: local_first, upstream: cloud, threshold: 0}
+  always-unsure: {policy: local_first, upstream: cloud, threshold: 1, holdback_tokens: 4}
+  gated:
+    policy: local_first
+    upstream: cloud
+    threshold: 0
+    pregate: {max_prompt_tokens: 60, always_cloud: ["(?i)translate"]}
+  cloud: {policy: cloud_only, upstream: cloud}
+  fallback: {policy: cloud_fallback, upstream: cloud}
+  private: {policy: local_only}
+  claude: {policy: cloud_only, upstream: claude}
+  breaker: {policy: local_first, upstream: fragile, threshold: 1}
+  live: {policy: cloud_only, upstream: cloud, cloud_stream: live}
+""" % (proxy_port, proxy_port, anth_port)
+    path = tmp_path / "hearth.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    cloud = Server("--api-key", CLOUD_KEY)
+    proxy = FaultProxy(cloud.port)
+    anth = FakeAnthropic(ANTH_KEY)
+    cfg = config(tmp_path_factory.mktemp("cfg"), proxy.port, anth.port)
+    gw = Server("--config", cfg, "-v", env={"TEST_CLOUD_KEY": CLOUD_KEY, "TEST_ANTH_KEY": ANTH_KEY})
+    yield gw, proxy, anth
+    rc, err = gw.stop()
+    proxy.close()
+    anth.close()
+    cloud.stop()
+    assert rc == 0, err
+    # Keys never reach the logs.
+    assert CLOUD_KEY not in err and ANTH_KEY not in err
+
+
+def chat(gw, model, stream=False, headers=None, content="Hi", **extra):
+    body = dict({"model": model, "messages": [{"role": "user", "content": content}],
+                 "max_tokens": 8, "temperature": 0, "stream": stream}, **extra)
+    status, hdrs, raw = gw.request("POST", "/v1/chat/completions", body, headers)
+    return status, hdrs, raw
+
+
+def metric(gw, name, value):
+    m = re.search(r'^%s\{[a-z]+="%s"\} (\d+)$' % (name, value), gw.metrics(), re.M)
+    return int(m.group(1)) if m else 0
+
+
+def test_threshold_zero_is_always_local(stack):
+    gw, proxy, _ = stack
+    proxy.mode = "pass"
+    before = proxy.count()
+    for stream in (False, True):
+        status, hdrs, raw = chat(gw, "never-unsure", stream)
+        assert status == 200 and hdrs["x-hearth-route"] == "local"
+        assert 0.0 <= float(hdrs["x-hearth-confidence"]) <= 1.0
+        doc = sse_events(raw)[-1] if stream else json.loads(raw)
+        assert doc["hearth"]["route"] == "local" and doc["hearth"]["degraded"] is False
+    assert proxy.count() == before
+
+
+def test_threshold_one_is_always_cloud(stack):
+    gw, proxy, _ = stack
+    proxy.mode = "pass"
+    before = proxy.count()
+    status, hdrs, raw = chat(gw, "always-unsure")
+    doc = json.loads(raw)
+    assert status == 200 and hdrs["x-hearth-route"] == "cloud"
+    h = doc["hearth"]
+    assert h["route"] == "cloud" and h["escalation_reason"] == "low_confidence"
+    assert h["upstream"] == "cloud" and h["upstream_ms"] > 0 and h["local_ms"] > 0
+    assert doc["choices"][0]["message"]["content"]
+    assert proxy.count() == before + 1
+    # The key travels to the upstream, and nowhere else.
+    assert proxy.requests[-1][1]["Authorization"] == "Bearer " + CLOUD_KEY
+    sent = json.loads(proxy.requests[-1][2])
+    assert sent["model"] == "stories260k" and sent["messages"] == HI
+
+
+def test_default_threshold_escalates_the_story_model(stack):
+    gw, proxy, _ = stack
+    proxy.mode = "pass"
+    status, hdrs, raw = chat(gw, "auto")
+    assert status == 200
+    assert float(hdrs["x-hearth-confidence"]) < 0.85
+    assert hdrs["x-hearth-route"] == "cloud"
+
+
+def test_streaming_holdback_never_leaks_local_tokens(stack):
+    gw, proxy, _ = stack
+    proxy.mode = "tag"  # every cloud chunk says model "cloud-model"
+    status, hdrs, raw = chat(gw, "always-unsure", stream=True, max_tokens=20)
+    assert status == 200 and hdrs["x-hearth-route"] == "cloud"
+    events = sse_events(raw)
+    assert events and all(e["model"] == "cloud-model" for e in events)
+    assert b'"model":"stories260k"' not in raw
+    assert events[-1]["hearth"]["route"] == "cloud"
+
+
+def test_client_can_ask_for_local(stack):
+    gw, proxy, _ = stack
+    proxy.mode = "pass"
+    status, hdrs, _ = chat(gw, "always-unsure", headers={"X-Hearth-Route": "local"})
+    assert status == 200 and hdrs["x-hearth-route"] == "local"
+
+
+@pytest.mark.parametrize("mode,reason", [
+    ("delay", "timeout"), ("http500", "http_5xx"), ("http429", "http_429"),
+    ("reset", "connect"), ("truncate", "malformed"), ("malformed", "malformed"),
+])
+@pytest.mark.parametrize("stream", [False, True])
+def test_cloud_faults_degrade_to_local(stack, mode, reason, stream):
+    gw, proxy, _ = stack
+    proxy.mode = mode
+    before = metric(gw, "hearth_degraded_total", reason)
+    seen = proxy.count()
+    status, hdrs, raw = chat(gw, "always-unsure", stream=stream, max_tokens=12)
+    proxy.mode = "pass"
+    assert status == 200, raw
+    assert hdrs["x-hearth-route"] == "local" and hdrs["x-hearth-degraded"] == "true"
+    doc = sse_events(raw)[-1] if stream else json.loads(raw)
+    h = doc["hearth"]
+    assert h["degraded"] is True and h["degraded_reason"] == reason
+    if stream:
+        text = "".join(e["choices"][0]["delta"].get("content") or "" for e in sse_events(raw)
+                       if e.get("choices"))
+    else:
+        text = doc["choices"][0]["message"]["content"]
+    assert text  # a valid local answer
+    assert metric(gw, "hearth_degraded_total", reason) == before + 1
+    if mode in ("http500", "http429", "delay"):
+        assert proxy.count() - seen == 3  # the first try and two retries
+    elif mode == "reset":
+        # curl itself retries once when a reused connection turns out dead.
+        assert 3 <= proxy.count() - seen <= 6
+
+
+def test_pregate(stack):
+    gw, proxy, _ = stack
+    proxy.mode = "pass"
+    status, hdrs, raw = chat(gw, "gated", content="Please translate this")
+    assert json.loads(raw)["hearth"]["escalation_reason"] == "pregate_pattern"
+    status, hdrs, raw = chat(gw, "gated", content="word " * 80)
+    assert json.loads(raw)["hearth"]["escalation_reason"] == "pregate_length"
+    status, hdrs, raw = chat(gw, "gated", content="short")
+    assert hdrs["x-hearth-route"] == "local"
+
+
+def test_cloud_only_and_local_only(stack):
+    gw, proxy, _ = stack
+    proxy.mode = "pass"
+    assert chat(gw, "cloud")[1]["x-hearth-route"] == "cloud"
+    assert chat(gw, "fallback")[1]["x-hearth-route"] == "local"
+    seen = proxy.count()
+    assert chat(gw, "private")[1]["x-hearth-route"] == "local"
+    assert proxy.count() == seen
+    proxy.mode = "http500"
+    status, _, raw = chat(gw, "cloud")
+    proxy.mode = "pass"
+    err = json.loads(raw)["error"]
+    assert status == 502 and err["code"] == "upstream_failed"
+
+
+def test_anthropic_adapter(stack):
+    gw, _, anth = stack
+    body = {"model": "claude", "max_tokens": 50, "temperature": 0.5, "stop": "END",
+            "messages": [{"role": "system", "content": "Be brief."},
+                         {"role": "user", "content": "Hello"}]}
+    status, hdrs, raw = gw.request("POST", "/v1/chat/completions", body)
+    doc = json.loads(raw)
+    assert status == 200, doc
+    assert doc["object"] == "chat.completion"
+    assert doc["choices"][0]["message"] == {"role": "assistant", "content": "Hello from Claude."}
+    assert doc["choices"][0]["finish_reason"] == "stop"
+    assert doc["usage"] == {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}
+    headers, sent = anth.seen[-1]
+    assert sent["system"] == "Be brief." and sent["messages"] == [{"role": "user", "content": "Hello"}]
+    assert sent["max_tokens"] == 50 and sent["stop_sequences"] == ["END"] and sent["model"] == "claude-test"
+    assert headers["x-api-key"] == ANTH_KEY
+    status, hdrs, raw = gw.request("POST", "/v1/chat/completions", dict(body, stream=True))
+    events = sse_events(raw)
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events)
+    assert text == "Hello from Claude."
+    assert events[-1]["choices"][0]["finish_reason"] == "stop"
+    assert all(e["object"] == "chat.completion.chunk" for e in events)
+
+
+def test_keys_never_leak(stack):
+    gw, proxy, _ = stack
+    for path in ("/v1/models", "/metrics", "/health"):
+        _, _, raw = gw.request("GET", path)
+        assert CLOUD_KEY.encode() not in raw and ANTH_KEY.encode() not in raw
+    proxy.mode = "http500"
+    _, _, raw = chat(gw, "cloud")
+    proxy.mode = "pass"
+    assert CLOUD_KEY.encode() not in raw
+
+
+def test_circuit_breaker_opens(stack):
+    gw, proxy, _ = stack
+    proxy.mode = "http500"
+    for _ in range(3):  # three failed calls (each with its retries) open the circuit
+        chat(gw, "breaker")
+    seen = proxy.count()
+    status, hdrs, raw = chat(gw, "breaker")
+    proxy.mode = "pass"
+    assert status == 200 and json.loads(raw)["hearth"]["degraded_reason"] == "circuit_open"
+    assert proxy.count() == seen  # not even tried
+
+
+def test_live_cloud_stream(stack):
+    """cloud_stream: live passes chunks on as they come; a stream that then
+    breaks cannot be replaced, so it ends with an error event."""
+    gw, proxy, _ = stack
+    proxy.mode = "tag"
+    status, hdrs, raw = chat(gw, "live", stream=True)
+    assert status == 200 and hdrs["x-hearth-route"] == "cloud"
+    assert all(e["model"] == "cloud-model" for e in sse_events(raw))
+    proxy.mode = "truncate"
+    status, hdrs, raw = chat(gw, "live", stream=True, max_tokens=30)
+    proxy.mode = "pass"
+    assert status == 200
+    assert b'"type":"upstream_error"' in raw
