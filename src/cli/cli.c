@@ -17,6 +17,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"calibrate", hr__cli_calibrate, "fit the confidence model on labelled answers"},
+    {"eval", hr__cli_eval, "measure local-first routing on labelled prompts"},
     {"run", hr__cli_run, "generate text or chat with a local GGUF model"},
     {"serve", hr__cli_serve, "serve a model over the OpenAI API"},
     {"show", hr__cli_show, "print a model's metadata"},
