@@ -141,6 +141,32 @@ static void items_free(hr_eval_item *it, size_t n)
     hr_free(it);
 }
 
+/* One JSON object into an item; HR_EFORMAT when it is not one. */
+static int item_from(json_t *row, const char *grader, hr_eval_item *it)
+{
+    const char *p = json_string_value(json_object_get(row, "prompt"));
+    const char *e = json_string_value(json_object_get(row, "expected"));
+    const char *g = json_string_value(json_object_get(row, "grader"));
+    g = g ? g : grader;
+    memset(it, 0, sizeof *it);
+    if (!p || !e || !hr__eval_grader_known(g)) {
+        return HR_EFORMAT;
+    }
+    it->prompt = hr_strdup(p);
+    it->expected = hr_strdup(e);
+    it->grader = g ? hr_strdup(g) : NULL;
+    return it->prompt && it->expected && (!g || it->grader) ? 0 : HR_ENOMEM;
+}
+
+/* True when only whitespace is left in f. */
+static bool at_end(FILE *f)
+{
+    int c;
+    while ((c = fgetc(f)) == ' ' || c == '\n' || c == '\r' || c == '\t') {
+    }
+    return c == EOF;
+}
+
 static int read_items(const char *path, const char *grader, hr_eval_item **out, size_t *n,
                       char *err, size_t errlen)
 {
@@ -153,37 +179,26 @@ static int read_items(const char *path, const char *grader, hr_eval_item **out, 
     int rc = 0;
     *out = NULL;
     *n = 0;
-    for (size_t line = 1; rc == 0; line++) {
+    for (size_t k = 1; rc == 0; k++) {
         json_t *row = json_loadf(f, JSON_DISABLE_EOF_CHECK, &je);
         if (!row) {
-            int c;
-            while ((c = fgetc(f)) == ' ' || c == '\n' || c == '\r' || c == '\t') {
-            }
-            rc = c == EOF ? 0 : hr_errf(err, errlen, HR_EFORMAT, "%s: item %zu: %s", path, line,
-                                        je.text);
+            rc = at_end(f) ? 0 : hr_errf(err, errlen, HR_EFORMAT, "%s: item %zu: %s", path, k,
+                                         je.text);
             break;
         }
-        const char *p = json_string_value(json_object_get(row, "prompt"));
-        const char *e = json_string_value(json_object_get(row, "expected"));
-        const char *g = json_string_value(json_object_get(row, "grader"));
-        g = g ? g : grader;
-        if (!p || !e || !hr__eval_grader_known(g)) {
-            rc = hr_errf(err, errlen, HR_EFORMAT, "%s: item %zu: needs \"prompt\" and "
-                         "\"expected\" strings (grader: exact, numeric, contains or regex)",
-                         path, line);
-        } else if (*n == cap) {
+        if (*n == cap) {
             cap = cap ? cap * 2 : 64;
             hr_eval_item *bigger = hr_realloc(*out, cap * sizeof *bigger);
             rc = bigger ? 0 : HR_ENOMEM;
             *out = bigger ? bigger : *out;
         }
         if (rc == 0) {
-            hr_eval_item *it = &(*out)[(*n)++];
-            memset(it, 0, sizeof *it);
-            it->prompt = hr_strdup(p);
-            it->expected = hr_strdup(e);
-            it->grader = g ? hr_strdup(g) : NULL;
-            rc = it->prompt && it->expected ? 0 : HR_ENOMEM;
+            rc = item_from(row, grader, &(*out)[*n]);
+            (*n)++; /* even half-filled: it is freed with the rest */
+        }
+        if (rc == HR_EFORMAT) {
+            hr_errf(err, errlen, rc, "%s: item %zu: needs \"prompt\" and \"expected\" strings "
+                    "(grader: exact, numeric, contains or regex)", path, k);
         }
         json_decref(row);
     }
