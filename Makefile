@@ -64,6 +64,8 @@ bench: build anchors
 	scripts/bench-decode.sh $(BUILD)/hearth $(ANCHOR_BUILD)/bin/llama-bench $(MODEL)
 	node bench/serve-bench.mjs $(BUILD)/hearth $(ANCHOR_BUILD)/bin/llama-server \
 	    $(BUILD)/hearth-loadgen $(MODEL)
+	node bench/gateway-bench.mjs $(BUILD)/hearth $(BUILD)/hearth-loadgen \
+	    $(BUILD)/hearth-router-bench $(MODEL)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(ANCHOR_BUILD)

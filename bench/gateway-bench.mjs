@@ -1,0 +1,123 @@
+// gateway-bench.mjs -- what hearth adds in front of a cloud upstream: the
+// same load sent to an upstream directly and through a hearth route with
+// policy cloud_only, one after the other in the same run. The upstream is a
+// second `hearth serve` on loopback (an OpenAI-compatible server that
+// answers in milliseconds), so what differs is the gateway alone.
+//
+// usage: node bench/gateway-bench.mjs HEARTH LOADGEN ROUTER_BENCH MODEL
+// env:   CLIENTS ("1,16,64"), REQUESTS (per client, 20), MAX_TOKENS (16), REPS (3)
+// Writes bench/results/gateway.json and prints a markdown table.
+import { spawn, execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const [hearthBin, loadgen, routerBench, model] = process.argv.slice(2);
+if (!model) {
+  console.error('usage: node bench/gateway-bench.mjs HEARTH LOADGEN ROUTER_BENCH MODEL');
+  process.exit(2);
+}
+const env = process.env;
+const clients = (env.CLIENTS ?? '1,16,64').split(',').map(Number);
+const requests = Number(env.REQUESTS ?? 20);
+const maxTokens = Number(env.MAX_TOKENS ?? 16);
+const reps = Number(env.REPS ?? 3);
+const modelId = basename(model).replace(/\.gguf$/, '');
+
+async function serve(args) {
+  const proc = spawn(hearthBin, ['serve', model, '--port', '0', ...args],
+    { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  while (!/listening on http:\/\/127\.0\.0\.1:(\d+)/.test(out)) {
+    const [chunk] = await once(proc.stdout, 'data');
+    out += chunk;
+  }
+  const port = Number(out.match(/127\.0\.0\.1:(\d+)/)[1]);
+  for (let i = 0; i < 600; i++) {
+    const r = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
+    if (r && r.status === 200) break;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return { proc, port };
+}
+
+function load(port, modelName, n) {
+  const out = execFileSync(loadgen, [
+    '--url', `http://127.0.0.1:${port}`, '--endpoint', '/v1/chat/completions',
+    '--model', modelName, '--clients', String(n), '--requests', String(requests),
+    '--max-tokens', String(maxTokens),
+  ], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  return JSON.parse(out);
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const upstream = await serve(['-p', '16', '-c', String(16 * 512), '-t', '1']);
+const dir = mkdtempSync(join(tmpdir(), 'hearth-gw-'));
+const cfg = join(dir, 'hearth.yaml');
+writeFileSync(cfg, `upstreams:
+  up:
+    base_url: http://127.0.0.1:${upstream.port}/v1
+    model: ${modelId}
+    max_concurrent: 512
+    timeout: {total_ms: 600000, first_byte_ms: 600000}
+routes:
+  cloud: {policy: cloud_only, upstream: up, cloud_stream: live}
+`);
+const gateway = await serve(['--config', cfg, '-p', '1', '-t', '1']);
+const rows = [];
+try {
+  load(upstream.port, modelId, 4);
+  load(gateway.port, 'cloud', 4); // warm-up
+  for (const n of clients) {
+    const direct = [];
+    const via = [];
+    for (let i = 0; i < reps; i++) {
+      direct.push(load(upstream.port, modelId, n));
+      via.push(load(gateway.port, 'cloud', n));
+    }
+    const pick = (runs, k, q) => median(runs.map((r) => r[k][q]));
+    const row = { clients: n };
+    for (const [k, q] of [['latency_ms', 'p50'], ['latency_ms', 'p99'], ['ttft_ms', 'p50'], ['ttft_ms', 'p99']]) {
+      const d = pick(direct, k, q);
+      const g = pick(via, k, q);
+      row[`${k}_${q}`] = { direct: d, gateway: g, added: g - d };
+    }
+    row.failed = via.reduce((a, r) => a + r.requests_failed, 0) +
+      direct.reduce((a, r) => a + r.requests_failed, 0);
+    rows.push(row);
+    console.error(`N=${n}: added latency p50 ${row.latency_ms_p50.added.toFixed(3)} ms, ` +
+      `p99 ${row.latency_ms_p99.added.toFixed(3)} ms`);
+  }
+} finally {
+  for (const s of [gateway, upstream]) {
+    s.proc.kill('SIGTERM');
+    await once(s.proc, 'exit');
+  }
+}
+const decision = JSON.parse(execFileSync(routerBench, { encoding: 'utf8' }));
+
+const f = (x) => x.toFixed(3);
+const lines = [
+  `gateway overhead: route cloud_only (live stream) vs the upstream direct; chat, ${maxTokens} tokens, ` +
+  `${requests} requests/client, median of ${reps}`,
+  '',
+  '| N | latency p50 direct | via hearth | added | latency p99 direct | via hearth | added | TTFT p50 added | failed |',
+  '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+];
+for (const r of rows) {
+  lines.push(`| ${r.clients} | ${f(r.latency_ms_p50.direct)} ms | ${f(r.latency_ms_p50.gateway)} ms | ` +
+    `**${f(r.latency_ms_p50.added)} ms** | ${f(r.latency_ms_p99.direct)} ms | ${f(r.latency_ms_p99.gateway)} ms | ` +
+    `**${f(r.latency_ms_p99.added)} ms** | ${f(r.ttft_ms_p50.added)} ms | ${r.failed} |`);
+}
+lines.push('', `routing decision (pre-gate + confidence over 32 tokens + policy): ` +
+  `${decision.routing_decision_us.toFixed(2)} µs per request`);
+console.log(lines.join('\n'));
+const here = dirname(fileURLToPath(import.meta.url));
+mkdirSync(join(here, 'results'), { recursive: true });
+writeFileSync(join(here, 'results', 'gateway.json'), JSON.stringify({
+  date: new Date().toISOString(), model, requests_per_client: requests, max_tokens: maxTokens,
+  reps, rows, routing_decision_us: decision.routing_decision_us,
+}, null, 2) + '\n');
