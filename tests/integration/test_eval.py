@@ -72,7 +72,7 @@ def test_calibrate_errors(tmp_path):
 
 
 def test_eval_report_matches_details(tmp_path):
-    cloud = Server()
+    cloud = Server("-t", "1")
     try:
         cfg = tmp_path / "hearth.yaml"
         cfg.write_text("upstreams:\n  cloud:\n    base_url: http://127.0.0.1:%d/v1\n"

@@ -60,11 +60,11 @@ routes:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    cloud = Server("--api-key", CLOUD_KEY)
+    cloud = Server("--api-key", CLOUD_KEY, "-t", "1")
     proxy = FaultProxy(cloud.port)
     anth = FakeAnthropic(ANTH_KEY)
     cfg = config(tmp_path_factory.mktemp("cfg"), proxy.port, anth.port)
-    gw = Server("--config", cfg, "-v", env={"TEST_CLOUD_KEY": CLOUD_KEY, "TEST_ANTH_KEY": ANTH_KEY})
+    gw = Server("--config", cfg, "-v", "-t", "1", env={"TEST_CLOUD_KEY": CLOUD_KEY, "TEST_ANTH_KEY": ANTH_KEY})
     yield gw, proxy, anth
     rc, err = gw.stop()
     proxy.close()
@@ -262,3 +262,45 @@ def test_live_cloud_stream(stack):
     proxy.mode = "pass"
     assert status == 200
     assert b'"type":"upstream_error"' in raw
+
+
+def test_local_overloaded_goes_to_cloud(tmp_path):
+    """One slot and a queue of one: requests beyond them go to the cloud
+    (local_first allows it) instead of getting 503."""
+    import threading
+    # One compute thread each: two servers spinning two OpenMP threads apiece
+    # on a two-core machine slow each other down by orders of magnitude.
+    cloud = Server("-t", "1")
+    cfg = tmp_path / "busy.yaml"
+    cfg.write_text("upstreams:\n  cloud: {base_url: 'http://127.0.0.1:%d/v1', model: stories260k}\n"
+                   "routes:\n  auto: {policy: local_first, upstream: cloud, threshold: 0}\n"
+                   "  private: {policy: local_only}\n" % cloud.port)
+    gw = Server("--config", str(cfg), "--parallel", "1", "--queue", "1", "-t", "1")
+    try:
+        results = []
+
+        def one(model):
+            st, hdrs, raw = chat(gw, model, max_tokens=600, ignore_eos=True)
+            results.append((model, st, json.loads(raw)))
+
+        threads = [threading.Thread(target=one, args=("auto",)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(st == 200 for _, st, _ in results), results
+        reasons = [doc["hearth"]["escalation_reason"] for _, _, doc in results]
+        assert reasons.count("local_overloaded") >= 1
+        assert any(doc["hearth"]["route"] == "local" for _, _, doc in results)
+        # local_only has nowhere to go: 503 with Retry-After when full.
+        threads = [threading.Thread(target=one, args=("private",)) for _ in range(6)]
+        results.clear()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        statuses = sorted(st for _, st, _ in results)
+        assert 503 in statuses and 200 in statuses
+    finally:
+        assert gw.stop()[0] == 0
+        cloud.stop()
