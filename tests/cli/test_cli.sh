@@ -169,5 +169,15 @@ cfg_fails "bad pattern" "bad pattern" \
 routes: {auto: {upstream: c, pregate: {always_cloud: ['(unclosed']}}}"
 expect_error "config: missing file" 1 "cannot open" -- "$HEARTH" serve --port 0 --config "$tmp/nope.yaml"
 
+# The example config in the repository is valid as shipped.
+root=$(cd "$(dirname "$0")/../.." && pwd)
+OPENAI_API_KEY=x ANTHROPIC_API_KEY=y "$HEARTH" serve --config "$root/hearth.example.yaml" \
+    "$MODEL" --port 0 -t 1 >"$tmp/ex" 2>&1 &
+epid=$!
+for _ in $(seq 50); do grep -q listening "$tmp/ex" && break; sleep 0.1; done
+sleep 0.3
+if kill -TERM $epid 2>/dev/null && wait $epid; then ok "example config loads"; else
+    bad "example config: $(cat "$tmp/ex")"; fi
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
