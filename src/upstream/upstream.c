@@ -74,6 +74,7 @@ const char *hr_upstream_reason_name(hr_upstream_reason r)
 
 typedef struct sock_info {
     struct event *ev;
+    int what; /* the CURL_POLL_* the event is registered for */
 } sock_info;
 
 static void check_multi_info(hr_upstreams *s);
@@ -106,6 +107,9 @@ static int sock_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *sockp
         }
         return 0;
     }
+    if (si && si->what == what) {
+        return 0; /* unchanged: no epoll_ctl round trip */
+    }
     if (!si) {
         si = hr_calloc(1, sizeof *si);
         if (!si) {
@@ -115,6 +119,7 @@ static int sock_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *sockp
     } else {
         event_free(si->ev);
     }
+    si->what = what;
     short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0) |
                          EV_PERSIST);
     si->ev = event_new(s->base, fd, kind, on_socket_event, s);
@@ -457,9 +462,13 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
         return hr_buf_append(&c->resp, p, n) == 0 && c->resp.len < (64u << 20) ? n : 0;
     }
     /* SSE lines may end in CRLF: normalise so events split on "\n\n". */
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '\r' && hr_buf_append(&c->sse, p + i, 1) < 0) {
-            return 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || p[i] == '\r') {
+            if (hr_buf_append(&c->sse, p + start, i - start) < 0) {
+                return 0;
+            }
+            start = i + 1;
         }
     }
     return drain_sse(c) ? n : 0;
