@@ -1,8 +1,8 @@
 // gateway-bench.mjs -- what hearth adds in front of a cloud upstream: the
 // same load sent to an upstream directly and through a hearth route with
-// policy cloud_only, one after the other in the same run. The upstream is a
-// second `hearth serve` on loopback (an OpenAI-compatible server that
-// answers in milliseconds), so what differs is the gateway alone.
+// policy cloud_only, one after the other in the same run. The upstream is
+// bench/fake-upstream.mjs, which answers at once: a model generating on the
+// same two cores would turn the comparison into a contest for CPU.
 //
 // usage: node bench/gateway-bench.mjs HEARTH LOADGEN ROUTER_BENCH MODEL
 // env:   CLIENTS ("1,16,64"), REQUESTS (per client, 20), MAX_TOKENS (16), REPS (3)
@@ -54,7 +54,19 @@ function load(port, modelName, n) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const upstream = await serve(['-p', '16', '-c', String(16 * 512), '-t', '1']);
+async function fakeUpstream() {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const proc = spawn(process.execPath, [join(here, 'fake-upstream.mjs')],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  while (!/listening (\d+)/.test(out)) {
+    const [chunk] = await once(proc.stdout, 'data');
+    out += chunk;
+  }
+  return { proc, port: Number(out.match(/listening (\d+)/)[1]) };
+}
+
+const upstream = await fakeUpstream();
 const dir = mkdtempSync(join(tmpdir(), 'hearth-gw-'));
 const cfg = join(dir, 'hearth.yaml');
 writeFileSync(cfg, `upstreams:

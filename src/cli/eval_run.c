@@ -108,7 +108,7 @@ static void cloud_done(void *ud, hr_upstream_reason r, json_t *resp, const char 
 
 static int answer_cloud(cloud_ctx *cc, int64_t max_tokens, hr_eval_item *it)
 {
-    static const hr_upstream_handler h = {NULL, cloud_done};
+    static const hr_upstream_handler h = {NULL, cloud_done, NULL};
     json_t *req = json_pack("{s:[{s:s, s:s}], s:I, s:i}", "messages", "role", "user", "content",
                             it->prompt, "max_tokens", (json_int_t)max_tokens, "temperature", 0);
     cc->it = it;

@@ -79,6 +79,15 @@ static int tokenize(hr_api *api, hr_req *r, const char *text, size_t len, int32_
     return rc;
 }
 
+/* Can the route answer locally? Only cloud_only cannot, unless the client
+ * asks for local and the route allows it. */
+static bool route_needs_local(const hr_route *rt, hr_req *r)
+{
+    const char *h = hr__req_header(r, "X-Hearth-Route");
+    return hr_route_policy(rt) != HR_POLICY_CLOUD_ONLY ||
+           (h && strcmp(h, "local") == 0 && hr_route_local_override(rt));
+}
+
 void hr__api_chat(hr_api *api, hr_req *r)
 {
     json_t *body = hr__api_body_json(r);
@@ -96,6 +105,9 @@ void hr__api_chat(hr_api *api, hr_req *r)
         /* answered */
     } else if (hr__oai_parse_messages(body, &msgs, &e) < 0) {
         oai_fail(r, &e);
+    } else if (rt && !route_needs_local(rt, r)) {
+        /* Straight to the cloud: no template, no tokens. */
+        hr__route_chat(api, r, body, &o, rt, NULL, 0, NULL, 0);
     } else if (hr_model_chat_apply(api->model, msgs.msgs, msgs.n, true, &prompt, NULL) < 0) {
         hr__http_error(r, 500, NULL, NULL, "out of memory");
     } else {

@@ -355,7 +355,23 @@ static void up_done(void *ud, hr_upstream_reason why, json_t *resp, const char *
     maybe_free(rr);
 }
 
-static const hr_upstream_handler UP = {up_chunk, up_done};
+static bool up_raw(void *ud, const char *data, size_t n)
+{
+    hr_rreq *rr = ud;
+    if (!rr->req) {
+        return false;
+    }
+    if (!rr->cloud_started) {
+        cloud_stream_start(rr);
+    }
+    hr__http_stream_write(rr->req, "data: ", 6);
+    hr__http_stream_write(rr->req, data, n);
+    hr__http_stream_write(rr->req, "\n\n", 2);
+    return true;
+}
+
+static const hr_upstream_handler UP = {up_chunk, up_done, NULL};
+static const hr_upstream_handler UP_LIVE = {up_chunk, up_done, up_raw};
 
 static void escalate(hr_rreq *rr, const char *reason)
 {
@@ -368,7 +384,8 @@ static void escalate(hr_rreq *rr, const char *reason)
     }
     rr->busy++;
     hr_upstream_call *c = NULL;
-    int rc = hr_upstream_chat(rr->up, rr->body, rr->o.stream, &UP, rr, &c);
+    const hr_upstream_handler *h = hr_route_live_cloud_stream(rr->rt) ? &UP_LIVE : &UP;
+    int rc = hr_upstream_chat(rr->up, rr->body, rr->o.stream, h, rr, &c);
     if (rc < 0) {
         fall_back(rr, HR_UP_CONNECT, "could not start the upstream call");
     } else if (c) {

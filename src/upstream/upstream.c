@@ -430,6 +430,19 @@ static bool drain_sse(hr_upstream_call *c)
                 hr_buf_append_str(&data, line + 5 + (line[5] == ' '));
             }
         }
+        if (c->h.on_raw && c->u->kind == HR_UP_KIND_OPENAI && data.p &&
+            strstr(data.p, "\"finish_reason\":null")) {
+            /* The pass-through fast path: no parse, no re-serialisation. */
+            c->delivered = true;
+            bool go = c->h.on_raw(c->ud, data.p, data.len);
+            hr_buf_deinit(&data);
+            hr_buf_consume(&c->sse, (size_t)(end - p) + 2);
+            if (!go) {
+                c->consumer_stopped = true;
+                return false;
+            }
+            continue;
+        }
         json_t *chunk = NULL;
         int rc = data.p || event ? hr__up_stream_event(c->u, &c->st, event, data.p ? data.p : "",
                                                        &chunk)

@@ -79,6 +79,11 @@ typedef struct hr_upstream_handler {
      * `delivered` says whether any chunk had been passed on before. */
     void (*on_done)(void *ud, hr_upstream_reason reason, json_t *response, const char *msg,
                     bool delivered);
+    /* Optional, for consumers that pass chunks through untouched: an
+     * OpenAI-compatible upstream's chunk that is plainly not the last one
+     * ("finish_reason":null) comes here as its raw JSON text instead, unparsed.
+     * Return false to cancel. */
+    bool (*on_raw)(void *ud, const char *data, size_t n);
 } hr_upstream_handler;
 
 /* Send an OpenAI chat request (its "model" is replaced by the upstream's
