@@ -405,6 +405,52 @@ static void finish(hr_upstream_call *c, hr_upstream_reason r, json_t *resp, cons
     }
 }
 
+/* One SSE event's text (NUL-terminated, modified in place) into its event
+ * name and joined data lines. */
+static const char *parse_event(char *p, hr_buf *data)
+{
+    const char *event = NULL;
+    for (char *line = p, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl) {
+            *nl = '\0';
+        }
+        if (strncmp(line, "event:", 6) == 0) {
+            event = line + 6 + (line[6] == ' ');
+        } else if (strncmp(line, "data:", 5) == 0) {
+            hr_buf_append_str(data, data->len ? "\n" : "");
+            hr_buf_append_str(data, line + 5 + (line[5] == ' '));
+        }
+    }
+    return event;
+}
+
+/* Pass one event on; false when the consumer stopped or it is malformed. */
+static bool deliver(hr_upstream_call *c, const char *event, hr_buf *data)
+{
+    if (c->h.on_raw && c->u->kind == HR_UP_KIND_OPENAI && data->p &&
+        strstr(data->p, "\"finish_reason\":null")) {
+        /* The pass-through fast path: no parse, no re-serialisation. */
+        c->delivered = true;
+        c->consumer_stopped = !c->h.on_raw(c->ud, data->p, data->len);
+        return !c->consumer_stopped;
+    }
+    json_t *chunk = NULL;
+    int rc = data->p || event ? hr__up_stream_event(c->u, &c->st, event, data->p ? data->p : "",
+                                                    &chunk)
+                              : 0;
+    if (rc < 0) {
+        c->fb_reason = HR_UP_MALFORMED;
+        return false;
+    }
+    if (chunk) {
+        c->delivered = true;
+        c->consumer_stopped = c->h.on_chunk && !c->h.on_chunk(c->ud, chunk);
+        json_decref(chunk);
+    }
+    return !c->consumer_stopped;
+}
+
 /* Split buffered SSE text into events and pass each on (NOTES 3). Returns
  * false when the consumer stopped or the stream is malformed. */
 static bool drain_sse(hr_upstream_call *c)
@@ -416,51 +462,13 @@ static bool drain_sse(hr_upstream_call *c)
             return true;
         }
         *end = '\0';
-        const char *event = NULL;
         hr_buf data = {0};
-        for (char *line = p, *nl; line && *line; line = nl ? nl + 1 : NULL) {
-            nl = strchr(line, '\n');
-            if (nl) {
-                *nl = '\0';
-            }
-            if (strncmp(line, "event:", 6) == 0) {
-                event = line + 6 + (line[6] == ' ');
-            } else if (strncmp(line, "data:", 5) == 0) {
-                hr_buf_append_str(&data, data.len ? "\n" : "");
-                hr_buf_append_str(&data, line + 5 + (line[5] == ' '));
-            }
-        }
-        if (c->h.on_raw && c->u->kind == HR_UP_KIND_OPENAI && data.p &&
-            strstr(data.p, "\"finish_reason\":null")) {
-            /* The pass-through fast path: no parse, no re-serialisation. */
-            c->delivered = true;
-            bool go = c->h.on_raw(c->ud, data.p, data.len);
-            hr_buf_deinit(&data);
-            hr_buf_consume(&c->sse, (size_t)(end - p) + 2);
-            if (!go) {
-                c->consumer_stopped = true;
-                return false;
-            }
-            continue;
-        }
-        json_t *chunk = NULL;
-        int rc = data.p || event ? hr__up_stream_event(c->u, &c->st, event, data.p ? data.p : "",
-                                                       &chunk)
-                                 : 0;
+        const char *event = parse_event(p, &data);
+        bool go = deliver(c, event, &data);
         hr_buf_deinit(&data);
         hr_buf_consume(&c->sse, (size_t)(end - p) + 2);
-        if (rc < 0) {
-            c->fb_reason = HR_UP_MALFORMED;
+        if (!go) {
             return false;
-        }
-        if (chunk) {
-            c->delivered = true;
-            bool go = c->h.on_chunk ? c->h.on_chunk(c->ud, chunk) : true;
-            json_decref(chunk);
-            if (!go) {
-                c->consumer_stopped = true;
-                return false;
-            }
         }
     }
 }
