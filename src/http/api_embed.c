@@ -12,6 +12,7 @@
 
 #include "util/alloc.h"
 #include "util/err.h"
+#include "util/list.h"
 
 #define MAX_INPUTS 2048
 
@@ -30,15 +31,7 @@ struct hr_embed_req {
 
 static void embed_free(hr_embed_req *q)
 {
-    hr_api *api = q->api;
-    if (q->prev) {
-        q->prev->next = q->next;
-    } else {
-        api->embeds = q->next;
-    }
-    if (q->next) {
-        q->next->prev = q->prev;
-    }
+    HR_DLIST_REMOVE(q->api->embeds, q);
     for (size_t i = 0; q->vecs && i < q->n; i++) {
         hr_free(q->vecs[i]);
     }
@@ -274,11 +267,7 @@ void hr__api_embeddings(hr_api *api, hr_req *r)
     json_decref(items);
     json_decref(body);
     /* Link it in even after a failed submit: jobs already queued report back. */
-    q->next = api->embeds;
-    if (api->embeds) {
-        api->embeds->prev = q;
-    }
-    api->embeds = q;
+    HR_DLIST_PUSH(api->embeds, q);
     if (rc == 0) {
         q->req = r;
         hr__req_on_close(r, on_client_gone, q);

@@ -16,6 +16,7 @@
 
 #include "util/alloc.h"
 #include "util/err.h"
+#include "util/list.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -43,15 +44,7 @@ struct hr_gen_req {
 
 static void gen_free(hr_gen_req *g)
 {
-    hr_api *api = g->api;
-    if (g->prev) {
-        g->prev->next = g->next;
-    } else {
-        api->inflight = g->next;
-    }
-    if (g->next) {
-        g->next->prev = g->prev;
-    }
+    HR_DLIST_REMOVE(g->api->inflight, g);
     hr_buf_deinit(&g->text);
     hr_buf_deinit(&g->held);
     json_decref(g->lp);
@@ -482,11 +475,7 @@ int hr__gen_start_ex(hr_api *api, hr_req *r, const hr_oai_req *o, int32_t *toks,
     g->created = (int64_t)time(NULL);
     snprintf(g->cid, sizeof g->cid, "%s-%llx%08llx", o->chat ? "chatcmpl" : "cmpl",
              (unsigned long long)g->created, (unsigned long long)g->id);
-    g->next = api->inflight;
-    if (api->inflight) {
-        api->inflight->prev = g;
-    }
-    api->inflight = g;
+    HR_DLIST_PUSH(api->inflight, g);
     hr__req_on_close(r, on_client_gone, g);
     if (g->stream && !g->holding) {
         hr__req_add_header(r, "Cache-Control", "no-cache");

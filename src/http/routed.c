@@ -28,6 +28,7 @@
 
 #include "util/alloc.h"
 #include "util/err.h"
+#include "util/list.h"
 #include "util/log.h"
 
 typedef struct hr_rreq {
@@ -61,15 +62,7 @@ static void maybe_free(hr_rreq *rr)
     if (rr->busy || rr->gens || rr->call || rr->own_req) {
         return;
     }
-    hr_api *api = rr->api;
-    if (rr->prev) {
-        rr->prev->next = rr->next;
-    } else {
-        api->routed = rr->next;
-    }
-    if (rr->next) {
-        rr->next->prev = rr->prev;
-    }
+    HR_DLIST_REMOVE(rr->api->routed, rr);
     json_decref(rr->body);
     json_decref(rr->local_doc);
     json_decref(rr->cloud_chunks);
@@ -445,11 +438,7 @@ void hr__route_chat(hr_api *api, hr_req *r, json_t *body, const hr_oai_req *o,
     rr->t0 = hr__now_ms();
     const char *hdr = hr__req_header(r, "X-Hearth-Route");
     rr->force_local = hdr && strcmp(hdr, "local") == 0 && hr_route_local_override(rt);
-    rr->next = api->routed;
-    if (api->routed) {
-        api->routed->prev = rr;
-    }
-    api->routed = rr;
+    HR_DLIST_PUSH(api->routed, rr);
     hr__req_on_close(r, on_client_gone, rr);
     rr->busy++;
     run_policy(rr, prompt, prompt_len);

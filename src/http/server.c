@@ -37,6 +37,7 @@
 
 #include "util/alloc.h"
 #include "util/err.h"
+#include "util/list.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -195,14 +196,7 @@ static void conn_free(conn *c)
         }
         req_free(r);
     }
-    if (c->prev) {
-        c->prev->next = c->next;
-    } else {
-        s->conns = c->next;
-    }
-    if (c->next) {
-        c->next->prev = c->prev;
-    }
+    HR_DLIST_REMOVE(s->conns, c);
     event_free(c->timer);
     bufferevent_free(c->bev);
     hr_free(c);
@@ -579,11 +573,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->state = C_READING;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
-    c->next = s->conns;
-    if (s->conns) {
-        s->conns->prev = c;
-    }
-    s->conns = c;
+    HR_DLIST_PUSH(s->conns, c);
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     arm_timer(c, s->o.header_timeout_ms);

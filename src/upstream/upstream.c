@@ -28,6 +28,7 @@
 
 #include "util/alloc.h"
 #include "util/err.h"
+#include "util/list.h"
 #include "util/log.h"
 
 struct hr_upstreams {
@@ -342,20 +343,6 @@ static void breaker_record(hr_upstream *u, bool ok, bool probe)
 
 /* ---- calls ---------------------------------------------------------------------- */
 
-static void call_unlink(hr_upstream_call *c)
-{
-    hr_upstreams *s = c->u->set;
-    if (c->prev) {
-        c->prev->next = c->next;
-    } else if (s->calls == c) {
-        s->calls = c->next;
-    }
-    if (c->next) {
-        c->next->prev = c->prev;
-    }
-    c->prev = c->next = NULL;
-}
-
 static void detach_easy(hr_upstream_call *c)
 {
     if (c->easy) {
@@ -371,7 +358,7 @@ static void detach_easy(hr_upstream_call *c)
 static void call_free(hr_upstream_call *c)
 {
     detach_easy(c);
-    call_unlink(c);
+    HR_DLIST_REMOVE(c->u->set->calls, c);
     if (c->u->in_flight) {
         c->u->in_flight--;
     }
@@ -710,11 +697,7 @@ int hr_upstream_chat(hr_upstream *u, json_t *req, bool stream, const hr_upstream
     c->is_probe = probe;
     c->t_start = now_ms();
     u->in_flight++;
-    c->next = u->set->calls;
-    if (c->next) {
-        c->next->prev = c;
-    }
-    u->set->calls = c;
+    HR_DLIST_PUSH(u->set->calls, c);
     int rc = hr__up_build(u, req, stream, &c->url, &c->body, &c->headers);
     if (rc == 0) {
         rc = start_try(c);
