@@ -154,9 +154,7 @@ static void sse_send(hr_gen_req *g, json_t *doc)
     if (g->holding) {
         hr_buf_printf(&g->held, "data: %s\n\n", s);
     } else {
-        hr__http_stream_write(g->req, "data: ", 6);
-        hr__http_stream_write(g->req, s, strlen(s));
-        hr__http_stream_write(g->req, "\n\n", 2);
+        hr__http_sse_data(g->req, s, strlen(s));
     }
     hr_free(s); /* jansson allocates through hr_malloc (http.c) */
 }
@@ -279,7 +277,7 @@ static void finish_stream(hr_gen_req *g, const hr_gen_result *res, int32_t n_out
         json_object_set_new(c, "usage", usage_json(res, n_out));
         sse_send(g, c);
     }
-    hr__http_stream_write(g->req, "data: [DONE]\n\n", 14);
+    hr__http_sse_data(g->req, "[DONE]", 6);
     hr__http_stream_end(g->req);
 }
 

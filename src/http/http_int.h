@@ -71,6 +71,8 @@ void hr__http_respond(hr_req *r, int status, const char *content_type, const cha
 void hr__http_stream_start(hr_req *r, int status, const char *content_type);
 void hr__http_stream_write(hr_req *r, const char *p, size_t n);
 void hr__http_stream_end(hr_req *r);
+/* One server-sent event, "data: " p "\n\n", as a single chunk. */
+void hr__http_sse_data(hr_req *r, const char *p, size_t n);
 
 /* Monotonic milliseconds. */
 double hr__now_ms(void);

@@ -218,9 +218,7 @@ static void send_chunk(hr_req *r, json_t *chunk)
 {
     char *s = json_dumps(chunk, JSON_COMPACT);
     if (s) {
-        hr__http_stream_write(r, "data: ", 6);
-        hr__http_stream_write(r, s, strlen(s));
-        hr__http_stream_write(r, "\n\n", 2);
+        hr__http_sse_data(r, s, strlen(s));
         hr_free(s); /* jansson allocates through hr_malloc */
     }
 }
@@ -276,7 +274,7 @@ static void flush_cloud_stream(hr_rreq *rr)
     json_array_foreach(rr->cloud_chunks, i, c) {
         send_cloud_chunk(rr, c);
     }
-    hr__http_stream_write(rr->req, "data: [DONE]\n\n", 14);
+    hr__http_sse_data(rr->req, "[DONE]", 6);
     rr->own_req = false;
     hr__http_stream_end(rr->req);
 }
@@ -357,9 +355,7 @@ static bool up_raw(void *ud, const char *data, size_t n)
     if (!rr->cloud_started) {
         cloud_stream_start(rr);
     }
-    hr__http_stream_write(rr->req, "data: ", 6);
-    hr__http_stream_write(rr->req, data, n);
-    hr__http_stream_write(rr->req, "\n\n", 2);
+    hr__http_sse_data(rr->req, data, n);
     return true;
 }
 

@@ -38,6 +38,8 @@ struct hr_upstreams {
     hr_upstream *list;
     hr_upstream_call *calls;
     uint64_t rng;
+    CURL *spare[32]; /* reset easy handles: cheaper than a fresh init per call */
+    int n_spare;
 };
 
 struct hr_upstream_call {
@@ -194,6 +196,9 @@ void hr_upstreams_free(hr_upstreams *s)
         s->list = u->next;
         upstream_free(u);
     }
+    while (s->n_spare) {
+        curl_easy_cleanup(s->spare[--s->n_spare]);
+    }
     if (s->multi) {
         curl_multi_cleanup(s->multi);
     }
@@ -345,9 +350,15 @@ static void breaker_record(hr_upstream *u, bool ok, bool probe)
 
 static void detach_easy(hr_upstream_call *c)
 {
+    hr_upstreams *s = c->u->set;
     if (c->easy) {
-        curl_multi_remove_handle(c->u->set->multi, c->easy);
-        curl_easy_cleanup(c->easy);
+        curl_multi_remove_handle(s->multi, c->easy);
+        if (s->n_spare < (int)(sizeof s->spare / sizeof s->spare[0])) {
+            curl_easy_reset(c->easy);
+            s->spare[s->n_spare++] = c->easy;
+        } else {
+            curl_easy_cleanup(c->easy);
+        }
         c->easy = NULL;
     }
     if (c->fb_timer) {
@@ -641,7 +652,8 @@ static int start_try(hr_upstream_call *c)
     hr_buf_reset(&c->resp);
     hr_buf_reset(&c->sse);
     memset(&c->st, 0, sizeof c->st);
-    c->easy = curl_easy_init();
+    hr_upstreams *s = c->u->set;
+    c->easy = s->n_spare ? s->spare[--s->n_spare] : curl_easy_init();
     if (!c->easy || left <= 0) {
         return HR_ENOMEM;
     }
