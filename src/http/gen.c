@@ -324,7 +324,9 @@ static void local_failed(hr_gen_req *g, int err)
 {
     hr_log(HR_LOG_ERROR, "http", "request %llu: generation failed: %s",
            (unsigned long long)hr__req_id(g->req), hr_strerror(err));
-    if (g->hooks && g->hooks->decide && g->hooks->decide(g->hook_ud, NULL, true) == HR_GEN_TAKE) {
+    bool unsent = !g->stream || g->holding; /* nothing of this answer went out yet */
+    if (unsent && g->hooks && g->hooks->decide &&
+        g->hooks->decide(g->hook_ud, NULL, true) == HR_GEN_TAKE) {
         g->req = NULL;
         return;
     }

@@ -199,7 +199,8 @@ static int start_local(hr_rreq *rr, const hr_gen_hooks *hooks, uint32_t hold)
         hr_free(copy);
         return 0;
     }
-    if (hooks == &PLAIN) {
+    /* A stream that is not held back starts at once: say how now. */
+    if (hooks == &PLAIN || (rr->o.stream && hold == 0)) {
         add_route_headers(rr);
     }
     int rc = hr__gen_start_ex(rr->api, req, &rr->o, copy, rr->n, hooks, rr, hold);

@@ -194,6 +194,9 @@ def test_cloud_only_and_local_only(stack):
     assert chat(gw, "fallback")[1]["x-hearth-route"] == "local"
     seen = proxy.count()
     assert chat(gw, "private")[1]["x-hearth-route"] == "local"
+    status, hdrs, raw = chat(gw, "private", stream=True)
+    assert hdrs["x-hearth-route"] == "local" and sse_events(raw)[-1]["hearth"]["route"] == "local"
+    assert chat(gw, "fallback", stream=True)[1]["x-hearth-route"] == "local"
     assert proxy.count() == seen
     proxy.mode = "http500"
     status, _, raw = chat(gw, "cloud")
