@@ -19,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <gguf.h>
+
 #include "engine/engine_int.h"
 #include "util/alloc.h"
 #include "util/err.h"
@@ -436,6 +438,82 @@ static void test_chat_fallback(void **state)
     hr_buf_deinit(&out);
 }
 
+/* A copy of the bundled model with tokenizer.chat_template set: ggml's GGUF
+ * writer writes the new metadata, then the tensor data is copied after it
+ * (offsets within the data section do not change). */
+static void write_with_template(const char *out, const char *tmpl)
+{
+    struct gguf_init_params gp = {.no_alloc = true, .ctx = NULL};
+    struct gguf_context *g = gguf_init_from_file(model_path(), gp);
+    assert_non_null(g);
+    size_t data_off = gguf_get_data_offset(g);
+    gguf_set_val_str(g, "tokenizer.chat_template", tmpl);
+    assert_true(gguf_write_to_file(g, out, true));
+    gguf_free(g);
+    FILE *in = fopen(model_path(), "rb");
+    FILE *o = fopen(out, "ab");
+    assert_non_null(in);
+    assert_non_null(o);
+    assert_int_equal(fseek(in, (long)data_off, SEEK_SET), 0);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
+        assert_int_equal(fwrite(buf, 1, n, o), n);
+    }
+    fclose(in);
+    fclose(o);
+}
+
+static void test_chat_templates(void **state)
+{
+    static const struct {
+        const char *tmpl;
+        bool fallback;
+        const char *want;
+    } cases[] = {
+        /* Llama 3's template, as its GGUFs carry it (abridged). */
+        {"{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+         "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ "
+         "message['content'] | trim + '<|eot_id|>' %}{{ content }}{% endfor %}"
+         "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
+         "{% endif %}",
+         false,
+         "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+         "<|start_header_id|>assistant<|end_header_id|>\n\n"},
+        /* Gemma's. */
+        {"{{ bos_token }}{% for message in messages %}<start_of_turn>{{ message['role'] }}\n"
+         "{{ message['content'] | trim }}<end_of_turn>\n{% endfor %}"
+         "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}",
+         false, "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"},
+        /* Something llama.cpp does not know: the documented ChatML fallback. */
+        {"{{ messages | tojson }}", true, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"},
+    };
+    char path[] = "/tmp/hearth-tmpl-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_with_template(path, cases[i].tmpl);
+        hr_model *m = NULL;
+        char err[256];
+        assert_int_equal(hr_model_load(&m, path, NULL, err, sizeof err), 0);
+        hr_model_info in;
+        hr_model_get_info(m, &in);
+        assert_true(in.has_chat_template);
+        hr_chat_msg msg = {"user", "Hi"};
+        hr_buf out = {0};
+        bool fb = !cases[i].fallback;
+        assert_int_equal(hr_model_chat_apply(m, &msg, 1, true, &out, &fb), 0);
+        assert_int_equal(fb, cases[i].fallback);
+        if (!strstr(out.p, cases[i].want)) {
+            fail_msg("template %zu rendered '%s'", i, out.p);
+        }
+        hr_buf_deinit(&out);
+        hr_model_free(m);
+    }
+    unlink(path);
+}
+
 static void test_bad_params_and_context(void **state)
 {
     fixture *f = *state;
@@ -574,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_prefix_reuse),
         cmocka_unit_test(test_json_grammar),
         cmocka_unit_test(test_chat_fallback),
+        cmocka_unit_test(test_chat_templates),
         cmocka_unit_test(test_bad_params_and_context),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_alloc_failures),
