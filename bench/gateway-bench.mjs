@@ -4,6 +4,10 @@
 // bench/fake-upstream.mjs, which answers at once: a model generating on the
 // same two cores would turn the comparison into a contest for CPU.
 //
+// Two upstream profiles run: "instant" (answers at once: the load is bound
+// by CPU, the worst case for a gateway sharing the cores) and "cloud-like"
+// (first token after 20 ms, then one every 5 ms, as a hosted API streams).
+//
 // usage: node bench/gateway-bench.mjs HEARTH LOADGEN ROUTER_BENCH MODEL
 // env:   CLIENTS ("1,16,64"), REQUESTS (per client, 20), MAX_TOKENS (16), REPS (3)
 // Writes bench/results/gateway.json and prints a markdown table.
@@ -54,10 +58,10 @@ function load(port, modelName, n) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function fakeUpstream() {
+async function fakeUpstream(pace) {
   const here = dirname(fileURLToPath(import.meta.url));
   const proc = spawn(process.execPath, [join(here, 'fake-upstream.mjs')],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...pace } });
   let out = '';
   while (!/listening (\d+)/.test(out)) {
     const [chunk] = await once(proc.stdout, 'data');
@@ -66,10 +70,11 @@ async function fakeUpstream() {
   return { proc, port: Number(out.match(/listening (\d+)/)[1]) };
 }
 
-const upstream = await fakeUpstream();
-const dir = mkdtempSync(join(tmpdir(), 'hearth-gw-'));
-const cfg = join(dir, 'hearth.yaml');
-writeFileSync(cfg, `upstreams:
+async function profile(name, pace) {
+  const upstream = await fakeUpstream(pace);
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-gw-'));
+  const cfg = join(dir, 'hearth.yaml');
+  writeFileSync(cfg, `upstreams:
   up:
     base_url: http://127.0.0.1:${upstream.port}/v1
     model: ${modelId}
@@ -78,37 +83,44 @@ writeFileSync(cfg, `upstreams:
 routes:
   cloud: {policy: cloud_only, upstream: up, cloud_stream: live}
 `);
-const gateway = await serve(['--config', cfg, '-p', '1', '-t', '1']);
-const rows = [];
-try {
-  load(upstream.port, modelId, 4);
-  load(gateway.port, 'cloud', 4); // warm-up
-  for (const n of clients) {
-    const direct = [];
-    const via = [];
-    for (let i = 0; i < reps; i++) {
-      direct.push(load(upstream.port, modelId, n));
-      via.push(load(gateway.port, 'cloud', n));
+  const gateway = await serve(['--config', cfg, '-p', '1', '-t', '1']);
+  const rows = [];
+  try {
+    load(upstream.port, modelId, 4);
+    load(gateway.port, 'cloud', 4); // warm-up
+    for (const n of clients) {
+      const direct = [];
+      const via = [];
+      for (let i = 0; i < reps; i++) {
+        direct.push(load(upstream.port, modelId, n));
+        via.push(load(gateway.port, 'cloud', n));
+      }
+      const pick = (runs, k, q) => median(runs.map((r) => r[k][q]));
+      const row = { upstream: name, clients: n };
+      for (const [k, q] of [['latency_ms', 'p50'], ['latency_ms', 'p99'], ['ttft_ms', 'p50'], ['ttft_ms', 'p99']]) {
+        const d = pick(direct, k, q);
+        const g = pick(via, k, q);
+        row[`${k}_${q}`] = { direct: d, gateway: g, added: g - d };
+      }
+      row.failed = via.reduce((a, r) => a + r.requests_failed, 0) +
+        direct.reduce((a, r) => a + r.requests_failed, 0);
+      rows.push(row);
+      console.error(`${name} N=${n}: added latency p50 ${row.latency_ms_p50.added.toFixed(3)} ms, ` +
+        `p99 ${row.latency_ms_p99.added.toFixed(3)} ms`);
     }
-    const pick = (runs, k, q) => median(runs.map((r) => r[k][q]));
-    const row = { clients: n };
-    for (const [k, q] of [['latency_ms', 'p50'], ['latency_ms', 'p99'], ['ttft_ms', 'p50'], ['ttft_ms', 'p99']]) {
-      const d = pick(direct, k, q);
-      const g = pick(via, k, q);
-      row[`${k}_${q}`] = { direct: d, gateway: g, added: g - d };
+  } finally {
+    for (const s of [gateway, upstream]) {
+      s.proc.kill('SIGTERM');
+      await once(s.proc, 'exit');
     }
-    row.failed = via.reduce((a, r) => a + r.requests_failed, 0) +
-      direct.reduce((a, r) => a + r.requests_failed, 0);
-    rows.push(row);
-    console.error(`N=${n}: added latency p50 ${row.latency_ms_p50.added.toFixed(3)} ms, ` +
-      `p99 ${row.latency_ms_p99.added.toFixed(3)} ms`);
   }
-} finally {
-  for (const s of [gateway, upstream]) {
-    s.proc.kill('SIGTERM');
-    await once(s.proc, 'exit');
-  }
+  return rows;
 }
+
+const rows = [
+  ...await profile('cloud-like', { FAKE_TTFT_MS: '20', FAKE_ITL_MS: '5' }),
+  ...await profile('instant', {}),
+];
 const decision = JSON.parse(execFileSync(routerBench, { encoding: 'utf8' }));
 
 const f = (x) => x.toFixed(3);
@@ -116,11 +128,11 @@ const lines = [
   `gateway overhead: route cloud_only (live stream) vs the upstream direct; chat, ${maxTokens} tokens, ` +
   `${requests} requests/client, median of ${reps}`,
   '',
-  '| N | latency p50 direct | via hearth | added | latency p99 direct | via hearth | added | TTFT p50 added | failed |',
-  '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| upstream | N | latency p50 direct | via hearth | added | latency p99 direct | via hearth | added | TTFT p50 added | failed |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
 ];
 for (const r of rows) {
-  lines.push(`| ${r.clients} | ${f(r.latency_ms_p50.direct)} ms | ${f(r.latency_ms_p50.gateway)} ms | ` +
+  lines.push(`| ${r.upstream} | ${r.clients} | ${f(r.latency_ms_p50.direct)} ms | ${f(r.latency_ms_p50.gateway)} ms | ` +
     `**${f(r.latency_ms_p50.added)} ms** | ${f(r.latency_ms_p99.direct)} ms | ${f(r.latency_ms_p99.gateway)} ms | ` +
     `**${f(r.latency_ms_p99.added)} ms** | ${f(r.ttft_ms_p50.added)} ms | ${r.failed} |`);
 }
