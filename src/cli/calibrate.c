@@ -53,8 +53,10 @@ static int acc_from_json(json_t *lp, hr_conf_acc *acc)
     return 0;
 }
 
-int hr__cli_read_labeled(const char *path, double **x, int **y, size_t *n, char *err,
-                         size_t errlen)
+/* Labelled rows: features into *x (n x HR_CONF_N_FEATURES) and labels into
+ * *y; free both with hr_free. */
+static int read_labeled(const char *path, double **x, int **y, size_t *n, char *err,
+                        size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -199,7 +201,7 @@ int hr__cli_calibrate(int argc, char **argv)
     size_t n = 0;
     hr_conf_model def, fit;
     hr_conf_model_default(&def);
-    rc = hr__cli_read_labeled(data, &x, &y, &n, err, sizeof err);
+    rc = read_labeled(data, &x, &y, &n, err, sizeof err);
     rc = rc < 0 ? rc : hr_conf_fit(x, y, n, &fit, err, sizeof err);
     rc = rc < 0 ? rc : hr_conf_model_save(&fit, out, err, sizeof err);
     if (rc == 0) {

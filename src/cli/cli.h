@@ -65,11 +65,6 @@ int hr__cli_routing_open(const struct hr_config *cfg, const char *calibration,
                          struct event_base *base, struct hr_router **router,
                          struct hr_upstreams **ups, char *err, size_t errlen);
 
-/* Labelled rows for calibrate/eval: features into *x (n x HR_CONF_N_FEATURES)
- * and labels into *y (calibrate.c); free both with hr_free. */
-int hr__cli_read_labeled(const char *path, double **x, int **y, size_t *n, char *err,
-                         size_t errlen);
-
 int hr__cli_calibrate(int argc, char **argv);
 int hr__cli_eval(int argc, char **argv);
 int hr__cli_run(int argc, char **argv);

@@ -90,7 +90,7 @@ typedef struct cloud_ctx {
     const char *msg;
 } cloud_ctx;
 
-static void cloud_done(void *ud, hr_upstream_reason r, json_t *resp, const char *msg, bool d)
+static void cloud_done(void *ud, hr_upstream_reason r, json_t *resp, const char *msg)
 {
     cloud_ctx *cc = ud;
     cc->done = true;

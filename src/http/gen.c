@@ -166,33 +166,22 @@ static json_t *chunk_base(const hr_gen_req *g)
                      (json_int_t)g->created, "model", g->api->model_id);
 }
 
-/* One streamed chunk for a token (or the finish chunk when fin != NULL). */
-static void stream_chunk(hr_gen_req *g, const hr_gen_event *t, const char *fin, bool with_lp)
+/* One streamed chunk for a token (the finish chunk is finish_stream's). */
+static void stream_chunk(hr_gen_req *g, const hr_gen_event *t, bool with_lp)
 {
     json_t *c = chunk_base(g);
-    json_t *choice = json_pack("{s:i, s:s?}", "index", 0, "finish_reason", fin);
-    if (!fin) {
-        json_object_set_new(choice, "finish_reason", json_null());
-    }
-    json_t *lp = json_null();
-    if (t && with_lp) {
-        if (g->chat) {
-            json_decref(lp);
-            lp = json_pack("{s:[o]}", "content", chat_lp_entry(g->api, t, g->top_out));
-        } else {
-            json_decref(lp);
-            lp = NULL;
-            completion_lp_add(g, &lp, t);
-        }
+    json_t *choice = json_pack("{s:i, s:n}", "index", 0, "finish_reason");
+    json_t *lp = NULL;
+    if (with_lp && g->chat) {
+        lp = json_pack("{s:[o]}", "content", chat_lp_entry(g->api, t, g->top_out));
+    } else if (with_lp) {
+        completion_lp_add(g, &lp, t);
     }
     json_object_set_new(choice, "logprobs", lp ? lp : json_null());
-    const char *text = t ? t->text : "";
-    size_t len = t ? t->text_len : 0;
     if (g->chat) {
-        json_object_set_new(choice, "delta", fin ? json_object()
-                                                 : json_pack("{s:s%}", "content", text, len));
+        json_object_set_new(choice, "delta", json_pack("{s:s%}", "content", t->text, t->text_len));
     } else {
-        json_object_set_new(choice, "text", json_stringn(text, len));
+        json_object_set_new(choice, "text", json_stringn(t->text, t->text_len));
     }
     json_object_set_new(c, "choices", json_pack("[o]", choice));
     sse_send(g, c);
@@ -240,7 +229,7 @@ static void on_token(hr_gen_req *g, const hr_gen_event *t)
     bool want_lp = g->logprobs && !g->last_eog;
     if (g->stream) {
         if (t->text_len > 0 || want_lp) {
-            stream_chunk(g, t, NULL, want_lp);
+            stream_chunk(g, t, want_lp);
         }
     } else {
         hr_buf_append(&g->text, t->text, t->text_len);

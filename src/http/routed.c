@@ -309,10 +309,8 @@ static void fall_back(hr_rreq *rr, hr_upstream_reason why, const char *msg)
     }
 }
 
-static void up_done(void *ud, hr_upstream_reason why, json_t *resp, const char *msg,
-                    bool delivered)
+static void up_done(void *ud, hr_upstream_reason why, json_t *resp, const char *msg)
 {
-    (void)delivered; /* what counts is whether we sent anything: cloud_started */
     hr_rreq *rr = ud;
     rr->call = NULL;
     rr->upstream_ms = hr__now_ms() - rr->up_t0;

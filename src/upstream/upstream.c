@@ -396,10 +396,9 @@ static void finish(hr_upstream_call *c, hr_upstream_reason r, json_t *resp, cons
     c->is_probe = false;
     hr_upstream_handler h = c->h;
     void *ud = c->ud;
-    bool delivered = c->delivered;
     call_free(c);
     if (h.on_done) {
-        h.on_done(ud, r, resp, msg, delivered);
+        h.on_done(ud, r, resp, msg);
     }
 }
 
@@ -697,8 +696,7 @@ int hr_upstream_chat(hr_upstream *u, json_t *req, bool stream, const hr_upstream
     if (r != HR_UP_OK) {
         /* Fail fast, but still through the callback, as callers expect. */
         if (h->on_done) {
-            h->on_done(ud, r, NULL, r == HR_UP_BUSY ? "too many calls in flight" : "circuit open",
-                       false);
+            h->on_done(ud, r, NULL, r == HR_UP_BUSY ? "too many calls in flight" : "circuit open");
         }
         return 0;
     }

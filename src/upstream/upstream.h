@@ -75,10 +75,8 @@ typedef struct hr_upstream_handler {
      * false to cancel the call (no on_done follows). */
     bool (*on_chunk)(void *ud, json_t *chunk);
     /* The end. reason HR_UP_OK: for a non-streamed call `response` is the
-     * chat.completion (borrowed). Otherwise `msg` says what went wrong, and
-     * `delivered` says whether any chunk had been passed on before. */
-    void (*on_done)(void *ud, hr_upstream_reason reason, json_t *response, const char *msg,
-                    bool delivered);
+     * chat.completion (borrowed). Otherwise `msg` says what went wrong. */
+    void (*on_done)(void *ud, hr_upstream_reason reason, json_t *response, const char *msg);
     /* Optional, for consumers that pass chunks through untouched: an
      * OpenAI-compatible upstream's chunk that is plainly not the last one
      * ("finish_reason":null) comes here as its raw JSON text instead, unparsed.

@@ -80,6 +80,20 @@ class Server:
         return self.proc.returncode, err
 
 
+def read_to_eof(sock):
+    """Everything the peer sends until it closes (or the socket times out)."""
+    out = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except socket.timeout:
+        pass
+    return out
+
+
 def sse_events(raw):
     """Split an SSE body into its data payloads; asserts the framing."""
     text = raw.decode()

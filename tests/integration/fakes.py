@@ -18,6 +18,22 @@ class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
 
 
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def body(self):
+        return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+
+
+def _serve(handler):
+    server = _Server(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 class FaultProxy:
     """mode: 'pass', 'delay', 'http500', 'http429', 'reset', 'truncate',
     'malformed', 'tag' (rewrite each answer's model to 'cloud-model')."""
@@ -30,22 +46,15 @@ class FaultProxy:
         self.lock = threading.Lock()
         proxy = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(_Handler):
             def do_POST(self):
-                n = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(n)
+                body = self.body()
                 with proxy.lock:
                     proxy.requests.append((self.path, dict(self.headers), body))
                 proxy.handle(self, body)
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server = _serve(Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
         self.server.shutdown()
@@ -116,15 +125,9 @@ class FakeAnthropic:
         self.seen = []
         fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(_Handler):
             def do_POST(self):
-                n = int(self.headers.get("Content-Length", "0"))
-                req = json.loads(self.rfile.read(n))
+                req = json.loads(self.body())
                 fake.seen.append((dict(self.headers), req))
                 err = fake.check(self, req)
                 if err:
@@ -141,9 +144,8 @@ class FakeAnthropic:
                 else:
                     fake.message(self, req)
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server = _serve(Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
         self.server.shutdown()

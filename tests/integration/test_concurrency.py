@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 
-from conftest import Server, sse_text
+from conftest import Server, read_to_eof, sse_text
 
 PROMPTS = ["Once upon a time", "The cat", "Tom and Sue went", "One day, a little bird",
            "There was a big dog", "Lily wanted to", "The sun was", "Ben had a red ball"]
@@ -96,12 +96,7 @@ def test_graceful_shutdown_finishes_streams():
         refused = False
     except OSError:
         refused = True
-    rest = b""
-    while True:
-        chunk = c.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
+    rest = read_to_eof(c)
     c.close()
     s.proc.wait(timeout=10)  # it exits by itself once the stream is done
     rc, err = s.stop()

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import Server
+from conftest import Server, read_to_eof
 
 CHAT = "/v1/chat/completions"
 COMP = "/v1/completions"
@@ -103,15 +103,7 @@ def test_not_found_and_method_not_allowed(server):
 def raw_exchange(port, data, read_timeout=10):
     s = socket.create_connection(("127.0.0.1", port), timeout=read_timeout)
     s.sendall(data)
-    out = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    except socket.timeout:
-        pass
+    out = read_to_eof(s)
     s.close()
     return out
 
@@ -221,13 +213,7 @@ def test_queue_full_is_503_with_retry_after():
             socks.append(c)
         statuses = []
         for c in socks:
-            out = b""
-            while True:
-                chunk = c.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-            status, head, rest = split_response(out)
+            status, head, rest = split_response(read_to_eof(c))
             statuses.append(status)
             if status == 503:
                 assert "Retry-After: 1" in head
