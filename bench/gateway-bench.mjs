@@ -31,7 +31,8 @@ const reps = Number(env.REPS ?? 3);
 const modelId = basename(model).replace(/\.gguf$/, '');
 
 async function serve(args) {
-  const proc = spawn(hearthBin, ['serve', model, '--port', '0', ...args],
+  const audit = join(mkdtempSync(join(tmpdir(), 'hearth-gw-audit-')), 'audit.db');
+  const proc = spawn(hearthBin, ['serve', model, '--port', '0', '--audit-db', audit, ...args],
     { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   while (!/listening on http:\/\/127\.0\.0\.1:(\d+)/.test(out)) {

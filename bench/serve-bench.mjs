@@ -11,8 +11,8 @@
 // Writes bench/results/latest.json and prints a markdown table.
 import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -94,7 +94,8 @@ const hPort = freePortish(20000);
 const lPort = freePortish(22000);
 const common = ['-t', String(threads), '-c', String(ctx)];
 const hearth = await start('hearth', hearthBin,
-  ['serve', model, '--port', String(hPort), '-p', String(slots), ...common], hPort);
+  ['serve', model, '--port', String(hPort), '-p', String(slots), ...common,
+    '--audit-db', join(mkdtempSync(join(tmpdir(), 'hearth-bench-')), 'audit.db')], hPort);
 const llama = await start('llama-server', llamaBin,
   ['-m', model, '--host', '127.0.0.1', '--port', String(lPort), '-np', String(slots),
     '--no-webui', ...common], lPort);

@@ -4,6 +4,10 @@
 # Idempotent: it asks dpkg which packages are missing and apt-installs only
 # those, so a second run costs a fraction of a second and needs no network.
 # Run as root (CI is) or with sudo available.
+#
+# `deps.sh --train` adds what retraining the evaluation models needs
+# (PyTorch, SentencePiece, and OpenBLAS, without which Debian's torch runs
+# on the reference BLAS about 27 times slower).
 set -euo pipefail
 
 pkgs=(
@@ -11,8 +15,11 @@ pkgs=(
     libcmocka-dev pmccabe
     libevent-dev libjansson-dev libcurl4-openssl-dev libssl-dev
     libsqlite3-dev libpcre2-dev libyaml-dev libhttp-parser-dev
-    python3 python3-pytest curl
+    python3 python3-pytest curl sqlite3
 )
+if [ "${1:-}" = "--train" ]; then
+    pkgs+=(python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -17,8 +17,10 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"audit", hr__cli_audit, "verify, export or prune the audit log"},
     {"calibrate", hr__cli_calibrate, "fit the confidence model on labelled answers"},
     {"eval", hr__cli_eval, "measure local-first routing on labelled prompts"},
+    {"redact", hr__cli_redact, "redact PII from stdin and list the findings"},
     {"run", hr__cli_run, "generate text or chat with a local GGUF model"},
     {"serve", hr__cli_serve, "serve a model over the OpenAI API"},
     {"show", hr__cli_show, "print a model's metadata"},

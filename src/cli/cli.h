@@ -65,8 +65,10 @@ int hr__cli_routing_open(const struct hr_config *cfg, const char *calibration,
                          struct event_base *base, struct hr_router **router,
                          struct hr_upstreams **ups, char *err, size_t errlen);
 
+int hr__cli_audit(int argc, char **argv);
 int hr__cli_calibrate(int argc, char **argv);
 int hr__cli_eval(int argc, char **argv);
+int hr__cli_redact(int argc, char **argv);
 int hr__cli_run(int argc, char **argv);
 int hr__cli_show(int argc, char **argv);
 int hr__cli_serve(int argc, char **argv);

@@ -212,7 +212,8 @@ static int load_route(hr_config *c, const char *name, json_t *r, char *err, size
     static const key keys[] = {{"policy", JSON_STRING},       {"upstream", JSON_STRING},
                                {"threshold", JSON_REAL},      {"holdback_tokens", JSON_INTEGER},
                                {"pregate", JSON_OBJECT},      {"allow_local_override", JSON_TRUE},
-                               {"cloud_stream", JSON_STRING}, {NULL, 0}};
+                               {"cloud_stream", JSON_STRING}, {"privacy", JSON_STRING},
+                               {NULL, 0}};
     static const key gkeys[] = {{"max_prompt_tokens", JSON_INTEGER}, {"always_cloud", JSON_ARRAY},
                                 {NULL, 0}};
     char where[160];
@@ -246,6 +247,7 @@ static int load_route(hr_config *c, const char *name, json_t *r, char *err, size
         return hr_errf(err, errlen, HR_EINVAL, "%s.cloud_stream: must be buffered or live", where);
     }
     o->live_cloud_stream = cs && strcmp(cs, "live") == 0;
+    o->privacy = json_string_value(json_object_get(r, "privacy"));
     json_t *pats = json_object_get(g, "always_cloud");
     for (size_t i = 0; i < json_array_size(pats) && i < HR_ROUTE_MAX_PATTERNS; i++) {
         o->always_cloud[o->n_always_cloud] = json_string_value(json_array_get(pats, i));
@@ -261,6 +263,8 @@ void hr_config_init(hr_config *c)
 {
     memset(c, 0, sizeof *c);
     c->port = c->parallel = c->ctx_size = c->threads = c->queue = -1;
+    c->audit.retention_days = c->audit.queue = -1;
+    c->audit.log_prompts = -1;
 }
 
 void hr_config_free(hr_config *c)
@@ -273,7 +277,11 @@ static int load_sections(hr_config *c, char *err, size_t errlen)
 {
     static const key top[] = {{"model", JSON_STRING}, {"server", JSON_OBJECT},
                               {"confidence", JSON_OBJECT}, {"upstreams", JSON_OBJECT},
-                              {"routes", JSON_OBJECT}, {NULL, 0}};
+                              {"routes", JSON_OBJECT}, {"audit", JSON_OBJECT},
+                              {"privacy", JSON_OBJECT}, {NULL, 0}};
+    static const key aud[] = {{"path", JSON_STRING}, {"retention_days", JSON_INTEGER},
+                              {"queue", JSON_INTEGER}, {"key_env", JSON_STRING},
+                              {"log_prompts", JSON_TRUE}, {NULL, 0}};
     static const key srv[] = {{"host", JSON_STRING}, {"port", JSON_INTEGER},
                               {"parallel", JSON_INTEGER}, {"ctx_size", JSON_INTEGER},
                               {"threads", JSON_INTEGER}, {"queue", JSON_INTEGER}, {NULL, 0}};
@@ -282,9 +290,24 @@ static int load_sections(hr_config *c, char *err, size_t errlen)
     int rc = check_keys(d, "(top)", top, err, errlen);
     rc = rc ? rc : check_keys(s, "server", srv, err, errlen);
     rc = rc ? rc : check_keys(cf, "confidence", conf, err, errlen);
+    json_t *a = json_object_get(d, "audit");
+    rc = rc ? rc : check_keys(a, "audit", aud, err, errlen);
     if (rc < 0) {
         return rc;
     }
+    c->audit.path = json_string_value(json_object_get(a, "path"));
+    c->audit.retention_days = get_int(a, "retention_days", -1);
+    c->audit.queue = get_int(a, "queue", -1);
+    c->audit.key_env = json_string_value(json_object_get(a, "key_env"));
+    json_t *rd = json_object_get(a, "retention_days"), *aq = json_object_get(a, "queue");
+    if ((rd && (c->audit.retention_days < 0 || c->audit.retention_days > 36500)) ||
+        (aq && (c->audit.queue < 1 || c->audit.queue > (1 << 24)))) {
+        return hr_errf(err, errlen, HR_EINVAL, "audit: retention_days must be 0-36500 and "
+                       "queue 1-16777216");
+    }
+    json_t *lp = json_object_get(a, "log_prompts");
+    c->audit.log_prompts = json_is_boolean(lp) ? json_is_true(lp) : -1;
+    c->privacy = json_object_get(d, "privacy");
     c->model = json_string_value(json_object_get(d, "model"));
     c->host = json_string_value(json_object_get(s, "host"));
     c->port = get_int(s, "port", -1);

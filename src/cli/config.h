@@ -27,6 +27,14 @@ typedef struct hr_config {
     size_t n_upstreams;
     hr_route_opts routes[HR_CONFIG_MAX_ROUTES];
     size_t n_routes;
+    struct {
+        const char *path;          /* the database; NULL when not set, "off" turns it off */
+        int64_t retention_days;    /* -1 when not set */
+        int64_t queue;             /* -1 when not set */
+        const char *key_env;       /* env var with the checkpoint key, or NULL */
+        int log_prompts;           /* -1 unset, 0, 1 */
+    } audit;
+    json_t *privacy;               /* the privacy section (borrowed from doc), or NULL */
 } hr_config;
 
 /* Read and check path. On error, err names the file and key path. */

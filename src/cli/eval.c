@@ -38,19 +38,63 @@ static void trim(const char **p, size_t *n)
     }
 }
 
-/* The first number in s, or NAN. */
-static double first_number(const char *s)
+/* Where the first number in s starts, or NULL. */
+static const char *number_start(const char *s)
 {
     for (; *s; s++) {
         if ((*s >= '0' && *s <= '9') || ((*s == '-' || *s == '.') && s[1] >= '0' && s[1] <= '9')) {
-            char *end = NULL;
-            double v = strtod(s, &end);
-            if (end != s) {
-                return v;
-            }
+            return s;
         }
     }
-    return NAN;
+    return NULL;
+}
+
+/* The first number in s, or NAN. */
+static double first_number(const char *s)
+{
+    const char *p = number_start(s);
+    char *end = NULL;
+    double v = p ? strtod(p, &end) : NAN;
+    return p && end != p ? v : NAN;
+}
+
+/* If the first number in s is an integer (no fraction digits, no exponent),
+ * its sign and its digits without leading zeros. Integers are compared
+ * digit by digit: a double cannot tell 123456789012 from 123456789013 at
+ * the relative tolerance that suits fractions. */
+static bool first_integer(const char *s, bool *neg, const char **digits, size_t *n)
+{
+    const char *p = number_start(s);
+    if (!p || *p == '.') {
+        return false;
+    }
+    *neg = *p == '-';
+    p += *neg;
+    size_t len = strspn(p, "0123456789");
+    const char *after = p + len;
+    bool frac = *after == '.' && after[1] >= '0' && after[1] <= '9';
+    if (frac || ((*after == 'e' || *after == 'E') && number_start(after) == after + 1)) {
+        return false;
+    }
+    while (len > 1 && *p == '0') {
+        p++, len--;
+    }
+    *digits = p;
+    *n = len;
+    return true;
+}
+
+static bool numeric_equal(const char *answer, const char *expected)
+{
+    bool na, ne;
+    const char *da, *de;
+    size_t la, le;
+    if (first_integer(answer, &na, &da, &la) && first_integer(expected, &ne, &de, &le)) {
+        bool zero = la == 1 && *da == '0';
+        return la == le && memcmp(da, de, la) == 0 && (na == ne || zero);
+    }
+    double x = first_number(answer), y = first_number(expected);
+    return !isnan(x) && !isnan(y) && fabs(x - y) <= 1e-6 * fmax(1.0, fabs(y));
 }
 
 bool hr__eval_grade(const char *grader, const char *answer, const char *expected)
@@ -63,8 +107,7 @@ bool hr__eval_grade(const char *grader, const char *answer, const char *expected
         return na == ne && strncasecmp(a, e, na) == 0;
     }
     if (!strcmp(grader, "numeric")) {
-        double x = first_number(answer), y = first_number(expected);
-        return !isnan(x) && !isnan(y) && fabs(x - y) <= 1e-6 * fmax(1.0, fabs(y));
+        return numeric_equal(answer, expected);
     }
     if (!strcmp(grader, "contains")) {
         for (size_t i = 0; ne && i + ne <= na; i++) {

@@ -14,6 +14,7 @@
 typedef struct hr_eval_item {
     char *prompt, *expected, *grader;
     char *local_answer, *cloud_answer;
+    struct json_t *logprobs; /* the local answer's tokens, OpenAI "content" shape */
     double confidence;
     bool local_ok, cloud_ok;
     double cloud_cost;

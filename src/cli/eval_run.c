@@ -27,7 +27,26 @@ typedef struct eval_opts {
 typedef struct local_ctx {
     hr_buf text;
     hr_conf_acc acc;
+    json_t *content; /* per token: {logprob, top_logprobs: [{logprob}]}, for --details */
+    bool oom;
 } local_ctx;
+
+/* One answer token as calibrate reads it back: its logprob and the top
+ * alternatives' logprobs (the token text is not needed for the features). */
+static void keep_token(local_ctx *lc, const hr_gen_event *ev)
+{
+    json_t *top = json_array();
+    for (size_t i = 0; top && i < ev->n_top; i++) {
+        if (json_array_append_new(top, json_pack("{s:f}", "logprob", ev->top[i].logprob)) < 0) {
+            lc->oom = true;
+        }
+    }
+    json_t *tok = top ? json_pack("{s:f, s:o}", "logprob", ev->logprob, "top_logprobs", top)
+                      : NULL;
+    if (!tok || json_array_append_new(lc->content, tok) < 0) {
+        lc->oom = true;
+    }
+}
 
 static bool on_token(const hr_gen_event *ev, void *ud)
 {
@@ -39,6 +58,7 @@ static bool on_token(const hr_gen_event *ev, void *ud)
     hr_buf_append(&lc->text, ev->text, ev->text_len);
     if (ev->piece_len) { /* the end-of-text token is not part of the answer */
         hr_conf_acc_add(&lc->acc, ev->logprob, top, ev->n_top);
+        keep_token(lc, ev);
     }
     return true;
 }
@@ -66,6 +86,8 @@ static int answer_local(hr_session *s, const hr_model *m, const hr_conf_model *c
     int rc = info.has_chat_template ? hr_model_chat_apply(m, &msg, 1, true, &prompt, NULL)
                                     : hr_buf_append_str(&prompt, it->prompt);
     local_ctx lc = {0};
+    lc.content = json_array();
+    rc = rc < 0 ? rc : lc.content ? 0 : HR_ENOMEM;
     double t0 = now_ms();
     char err[256];
     rc = rc < 0 ? rc : hr_session_generate(s, prompt.p, prompt.len, &p, on_token, &lc, NULL, err,
@@ -75,9 +97,10 @@ static int answer_local(hr_session *s, const hr_model *m, const hr_conf_model *c
     hr_conf_features(&lc.acc, f);
     it->confidence = hr_conf_score(conf, f);
     it->local_answer = hr_buf_take(&lc.text);
+    it->logprobs = lc.content;
     hr_conf_acc_deinit(&lc.acc);
     hr_buf_deinit(&prompt);
-    return rc < 0 ? rc : it->local_answer ? 0 : HR_ENOMEM;
+    return rc < 0 ? rc : it->local_answer && !lc.oom ? 0 : HR_ENOMEM;
 }
 
 /* ---- the upstream ------------------------------------------------------------ */
@@ -136,6 +159,7 @@ static void items_free(hr_eval_item *it, size_t n)
         hr_free(it[i].expected);
         hr_free(it[i].grader);
         hr_free(it[i].local_answer);
+        json_decref(it[i].logprobs);
         hr_free(it[i].cloud_answer);
     }
     hr_free(it);
@@ -210,18 +234,24 @@ static int write_details(const char *path, const hr_eval_item *it, size_t n)
 {
     FILE *f = fopen(path, "w");
     for (size_t i = 0; f && i < n; i++) {
-        json_t *row = json_pack("{s:s, s:s, s:s, s:b, s:f, s:s?, s:b, s:f, s:f, s:f}", "prompt",
-                                it[i].prompt, "expected", it[i].expected, "local_answer",
-                                it[i].local_answer, "local_correct", it[i].local_ok,
-                                "confidence", it[i].confidence, "cloud_answer",
+        /* "answer", "correct" and "logprobs" make each line a labelled row
+         * that `hearth calibrate --data` reads as it is. */
+        json_t *row = json_pack("{s:s, s:s, s:s, s:b, s:f, s:s?, s:b, s:f, s:f, s:f, s:s, s:b,"
+                                " s:{s:O?}}",
+                                "prompt", it[i].prompt, "expected", it[i].expected,
+                                "local_answer", it[i].local_answer, "local_correct",
+                                it[i].local_ok, "confidence", it[i].confidence, "cloud_answer",
                                 it[i].cloud_answer, "cloud_correct", it[i].cloud_ok,
                                 "cloud_cost", it[i].cloud_cost, "local_ms", it[i].local_ms,
-                                "cloud_ms", it[i].cloud_ms);
-        if (row) {
-            json_dumpf(row, f, JSON_COMPACT);
-            fputc('\n', f);
-        }
+                                "cloud_ms", it[i].cloud_ms, "answer", it[i].local_answer,
+                                "correct", it[i].local_ok, "logprobs", "content",
+                                it[i].logprobs);
+        int rc = row ? json_dumpf(row, f, JSON_COMPACT) : -1;
         json_decref(row);
+        if (rc < 0 || fputc('\n', f) == EOF) {
+            fclose(f);
+            return HR_EIO;
+        }
     }
     return f && fclose(f) == 0 ? 0 : HR_EIO;
 }

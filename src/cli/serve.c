@@ -20,7 +20,9 @@
 #include "cli/config.h"
 #include "engine/engine.h"
 #include "http/http.h"
+#include "privacy/privacy.h"
 #include "router/router.h"
+#include "store/store.h"
 #include "upstream/upstream.h"
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -31,7 +33,7 @@
 #define MAX_KEYS 64
 
 typedef struct serve_opts {
-    const char *host, *model_id, *key_file, *config, *calibration;
+    const char *host, *model_id, *key_file, *config, *calibration, *audit_db;
     hr_config cfg;
     const char *keys[MAX_KEYS + 1];
     size_t n_keys;
@@ -53,6 +55,8 @@ typedef struct serve_ctx {
     struct event *load_ev;
     hr_router *router;
     hr_upstreams *ups;
+    hr_audit *audit;
+    hr_privacy *privacy;
     pthread_t loader;
     bool loader_started;
 } serve_ctx;
@@ -143,6 +147,52 @@ static int read_key_file(serve_opts *o, hr_buf *buf)
     return HR_CLI_OK;
 }
 
+/* The audit log: --audit-db, else $HEARTH_AUDIT_DB, else audit.path, else
+ * hearth-audit.db in the working directory; "off" turns it off. */
+static int open_audit(serve_ctx *c)
+{
+    const serve_opts *o = c->o;
+    const char *env = getenv("HEARTH_AUDIT_DB");
+    const char *path = o->audit_db ? o->audit_db : env && *env ? env
+                       : o->cfg.audit.path ? o->cfg.audit.path : "hearth-audit.db";
+    if (strcmp(path, "off") == 0) {
+        return HR_CLI_OK;
+    }
+    hr_audit_opts ao = {.path = path,
+                        .queue_capacity = o->cfg.audit.queue > 0 ? (size_t)o->cfg.audit.queue : 0,
+                        .retention_days = o->cfg.audit.retention_days > 0
+                                              ? (uint32_t)o->cfg.audit.retention_days : 0,
+                        .key_env = o->cfg.audit.key_env};
+    if (hr_audit_open(&c->audit, &ao, c->err, sizeof c->err) < 0) {
+        fprintf(stderr, "hearth serve: audit log: %s\n", c->err);
+        return HR_CLI_FAIL;
+    }
+    hr_http_set_audit(c->http, c->audit, o->cfg.audit.log_prompts == 1);
+    hr_log(HR_LOG_INFO, "serve", "audit log: %s", path);
+    return HR_CLI_OK;
+}
+
+/* The privacy policies (built-in default without a privacy section); every
+ * route's policy must exist. */
+static int open_privacy(serve_ctx *c)
+{
+    const hr_config *cfg = &c->o->cfg;
+    if (hr_privacy_new(&c->privacy, cfg->privacy, c->err, sizeof c->err) < 0) {
+        fprintf(stderr, "hearth serve: %s\n", c->err);
+        return HR_CLI_FAIL;
+    }
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        const char *name = cfg->routes[i].privacy;
+        if (name && hr_privacy_policy_find(c->privacy, name) < 0) {
+            fprintf(stderr, "hearth serve: routes.%s.privacy: no privacy policy '%s'\n",
+                    cfg->routes[i].name, name);
+            return HR_CLI_FAIL;
+        }
+    }
+    hr_http_set_privacy(c->http, c->privacy);
+    return HR_CLI_OK;
+}
+
 static int start(serve_ctx *c)
 {
     const serve_opts *o = c->o;
@@ -163,6 +213,9 @@ static int start(serve_ctx *c)
         return HR_CLI_FAIL;
     }
     hr_http_set_routing(c->http, c->router, c->ups);
+    if (open_privacy(c) != HR_CLI_OK || open_audit(c) != HR_CLI_OK) {
+        return HR_CLI_FAIL;
+    }
     uint16_t port = hr_http_port(c->http);
     const char *host = o->host;
     printf("hearth serve: listening on http://%s%s%s:%u\n", strchr(host, ':') ? "[" : "", host,
@@ -211,6 +264,8 @@ static int serve_main(serve_opts *o, const char *model_path)
         pthread_join(c.loader, NULL); /* a stop during loading waits for it */
     }
     hr_http_close(c.http);
+    hr_audit_close(c.audit); /* after the server: its last rows are written first */
+    hr_privacy_free(c.privacy);
     hr_upstreams_free(c.ups);
     hr_router_free(c.router);
     hr_engine_close(c.engine);
@@ -317,6 +372,8 @@ int hr__cli_serve(int argc, char **argv)
          "YAML config: model, server, upstreams, routes (also $HEARTH_CONFIG)"},
         {"calibration", 0, HR_OPT_STRING, &o.calibration, 0, 0, NULL, "FILE",
          "confidence calibration from `hearth calibrate` (overrides the config)"},
+        {"audit-db", 0, HR_OPT_STRING, &o.audit_db, 0, 0, NULL, "FILE",
+         "audit log database, or 'off' (default $HEARTH_AUDIT_DB, else hearth-audit.db)"},
         {"grace-ms", 0, HR_OPT_INT, &o.grace_ms, 0, 3600000, NULL, "MS",
          "on SIGTERM/SIGINT, time for requests in flight to finish (default 10000)"},
         {"verbose", 'v', HR_OPT_FLAG, &o.verbose, 0, 0, NULL, NULL, "log lifecycle events (HEARTH_LOG=info)"},

@@ -259,7 +259,7 @@ void hr__api_metrics(hr_api *api, hr_req *r)
         hr_engine_get_stats(api->engine, &st);
     }
     hr_buf out = {0};
-    if (hr__metrics_render(api->metrics, &st, &out) < 0) {
+    if (hr__metrics_render(api->metrics, &st, &out) < 0 || hr__note_metrics(api, &out) < 0) {
         hr_buf_deinit(&out);
         hr__http_error(r, 500, NULL, NULL, "out of memory");
         return;

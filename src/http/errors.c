@@ -16,6 +16,9 @@ static const char *type_for(int status)
     if (status == 401) {
         return "authentication_error";
     }
+    if (status == 403) {
+        return "permission_error";
+    }
     if (status == 404) {
         return "not_found_error";
     }

@@ -338,6 +338,12 @@ static void on_done(hr_gen_req *g, const hr_engine_event *ev)
     if (!g->req) {
         return;
     }
+    hr_req_note *note = hr__note(g->req);
+    if (note) {
+        note->local_ran = true;
+        note->local_in = res->n_prompt;
+        note->local_out = n_out;
+    }
     if (ev->err < 0) {
         local_failed(g, ev->err);
         return;

@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <string.h>
 #include <time.h>
 
@@ -47,6 +48,7 @@ struct hr_http {
     struct event *engine_ev;
     struct event *shutdown_timer;
     char **keys;
+    char (*key_ids)[20];      /* key_ids[i] names keys[i] in logs and policies */
     char *model_id;
     bool shutting_down;
     double deadline_ms;
@@ -61,22 +63,21 @@ static bool path_matches(const route *rt, const char *path)
     return strcmp(path, rt->path) == 0;
 }
 
-/* Constant-time per key, so timing does not reveal how much of a key matched. */
-static bool key_ok(const hr_http *h, const char *auth)
+/* The index of the key in "Authorization: Bearer <key>", or -1. Constant
+ * time per key, so timing does not reveal how much of a key matched. */
+static int key_index(const hr_http *h, const char *auth)
 {
-    if (!h->keys) {
-        return true;
-    }
     if (!auth || strncmp(auth, "Bearer ", 7) != 0) {
-        return false;
+        return -1;
     }
     const char *k = auth + 7;
     size_t n = strlen(k);
-    bool ok = false;
-    for (char **p = h->keys; *p; p++) {
-        ok |= strlen(*p) == n && CRYPTO_memcmp(*p, k, n) == 0;
+    int hit = -1;
+    for (int i = 0; h->keys[i]; i++) {
+        bool eq = strlen(h->keys[i]) == n && CRYPTO_memcmp(h->keys[i], k, n) == 0;
+        hit = eq ? i : hit;
     }
-    return ok;
+    return hit;
 }
 
 static void method_not_allowed(hr_req *r, const char *path)
@@ -93,18 +94,27 @@ static void method_not_allowed(hr_req *r, const char *path)
     hr_buf_deinit(&allow);
 }
 
+/* The route for method and path; *path_known says whether another method
+ * would have matched (405 rather than 404). */
+static const route *find_route(const char *path, const char *method, bool *path_known)
+{
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (path_matches(&ROUTES[i], path)) {
+            *path_known = true;
+            if (strcmp(ROUTES[i].method, method) == 0) {
+                return &ROUTES[i];
+            }
+        }
+    }
+    return NULL;
+}
+
 static void on_request(hr_req *r, void *ud)
 {
     hr_http *h = ud;
     const char *path = hr__req_path(r);
-    const route *hit = NULL;
     bool path_known = false;
-    for (size_t i = 0; i < N_ROUTES && !hit; i++) {
-        if (path_matches(&ROUTES[i], path)) {
-            path_known = true;
-            hit = strcmp(ROUTES[i].method, hr__req_method(r)) == 0 ? &ROUTES[i] : NULL;
-        }
-    }
+    const route *hit = find_route(path, hr__req_method(r), &path_known);
     hr__req_set_label(r, hit ? hit->path : path_known ? "method_not_allowed" : "not_found");
     if (!hit) {
         if (path_known) {
@@ -115,7 +125,12 @@ static void on_request(hr_req *r, void *ud)
         }
         return;
     }
-    if (!hit->open && !key_ok(h, hr__req_header(r, "Authorization"))) {
+    int key = h->keys ? key_index(h, hr__req_header(r, "Authorization")) : -1;
+    hr__req_set_key_id(r, key >= 0 ? h->key_ids[key] : NULL);
+    if (hit->needs_model && strcmp(hit->method, "POST") == 0) {
+        hr__note_begin(&h->api, r, hr__req_key_id(r)); /* refusals are audited too */
+    }
+    if (!hit->open && h->keys && key < 0) {
         hr__http_error(r, 401, "invalid_api_key", NULL,
                        "missing or incorrect API key (send 'Authorization: Bearer <key>')");
         return;
@@ -134,6 +149,12 @@ static void on_response(hr_req *r, int status, void *ud)
     hr_http *h = ud;
     hr__metrics_request(h->api.metrics, hr__req_label(r), status,
                         hr__now_ms() - hr__req_start_ms(r));
+}
+
+static void on_done(hr_req *r, bool completed, void *ud)
+{
+    hr_http *h = ud;
+    hr__note_done(&h->api, r, completed);
 }
 
 static void on_engine_events(evutil_socket_t fd, short what, void *arg)
@@ -158,13 +179,15 @@ static int copy_keys(hr_http *h, const char *const *keys)
         return 0;
     }
     h->keys = hr_calloc(n + 1, sizeof *h->keys);
-    for (size_t i = 0; h->keys && i < n; i++) {
+    h->key_ids = hr_calloc(n + 1, sizeof *h->key_ids);
+    for (size_t i = 0; h->keys && h->key_ids && i < n; i++) {
         h->keys[i] = hr_strdup(keys[i]);
         if (!h->keys[i]) {
             return HR_ENOMEM;
         }
+        hr_http_key_id(keys[i], h->key_ids[i]);
     }
-    return h->keys ? 0 : HR_ENOMEM;
+    return h->keys && h->key_ids ? 0 : HR_ENOMEM;
 }
 
 int hr_http_open(hr_http **out, struct event_base *base, const hr_http_opts *opts, char *err,
@@ -201,6 +224,7 @@ int hr_http_open(hr_http **out, struct event_base *base, const hr_http_opts *opt
         .body_timeout_ms = o->body_timeout_ms ? o->body_timeout_ms : 30000,
         .idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : 60000,
         .on_response = on_response,
+        .on_done = on_done,
     };
     rc = hr__srv_open(&h->srv, base, &so, on_request, h, err, errlen);
     if (rc < 0) {
@@ -286,6 +310,29 @@ void hr_http_shutdown(hr_http *h, uint32_t grace_ms)
     }
 }
 
+void hr_http_key_id(const char *key, char out[20])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)key, strlen(key), md);
+    memcpy(out, "key-", 4);
+    for (int i = 0; i < 6; i++) {
+        out[4 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
+        out[5 + 2 * i] = "0123456789abcdef"[md[i] & 15];
+    }
+    out[16] = '\0';
+}
+
+void hr_http_set_privacy(hr_http *h, struct hr_privacy *p)
+{
+    h->api.privacy = p;
+}
+
+void hr_http_set_audit(hr_http *h, struct hr_audit *a, bool log_prompts)
+{
+    h->api.audit = a;
+    h->api.log_prompts = log_prompts;
+}
+
 void hr_http_close(hr_http *h)
 {
     if (!h) {
@@ -305,6 +352,7 @@ void hr_http_close(hr_http *h)
         hr_free(*p);
     }
     hr_free(h->keys);
+    hr_free(h->key_ids);
     hr_free(h->model_id);
     hr__metrics_free(h->api.metrics);
     hr_free(h);

@@ -45,6 +45,21 @@ struct hr_upstreams;
  * by the caller and must outlive the server. Either may be NULL. */
 void hr_http_set_routing(hr_http *h, struct hr_router *router, struct hr_upstreams *ups);
 
+struct hr_audit;
+/* Log one audit row per API request to a (owned by the caller, outliving
+ * the server; NULL turns it off), with the prompt text only when
+ * log_prompts. */
+void hr_http_set_audit(hr_http *h, struct hr_audit *a, bool log_prompts);
+
+struct hr_privacy;
+/* What may leave the machine when a routed request escalates (owned by the
+ * caller, outliving the server); NULL lets everything go as it is. */
+void hr_http_set_privacy(hr_http *h, struct hr_privacy *p);
+
+/* The id under which an API key appears in logs, audit rows and per-key
+ * policies: "key-" and the first 12 hex digits of its SHA-256. */
+void hr_http_key_id(const char *key, char out[20]);
+
 /* The port actually bound. */
 uint16_t hr_http_port(const hr_http *h);
 

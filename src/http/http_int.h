@@ -38,6 +38,10 @@ typedef struct hr_srv_opts {
     uint32_t idle_timeout_ms;
     /* Called as each response starts (metrics); may be NULL. */
     void (*on_response)(hr_req *r, int status, void *ud);
+    /* Called once for each request that reached its handler, just before it
+     * is gone: its response ended (completed) or its client left. May be
+     * NULL. */
+    void (*on_done)(hr_req *r, bool completed, void *ud);
 } hr_srv_opts;
 
 int hr__srv_open(hr_srv **out, struct event_base *base, const hr_srv_opts *o, hr_req_handler h,
@@ -59,6 +63,17 @@ uint64_t hr__req_id(const hr_req *r);
 void hr__req_set_label(hr_req *r, const char *label);
 const char *hr__req_label(const hr_req *r);
 double hr__req_start_ms(const hr_req *r);
+
+/* One pointer of the handler layer's own per-request state; the connection
+ * layer only carries it (on_done is where its owner frees it). */
+void hr__req_set_ext(hr_req *r, void *ext);
+void *hr__req_ext(const hr_req *r);
+/* The id of the API key the request came with ("key-" and 12 hex digits of
+ * the key's SHA-256; never the key), or NULL without authentication. */
+void hr__req_set_key_id(hr_req *r, const char *id);
+const char *hr__req_key_id(const hr_req *r);
+/* The response's status once it started, else 0. */
+int hr__req_status(const hr_req *r);
 
 /* Add a response header (before the response starts). */
 int hr__req_add_header(hr_req *r, const char *name, const char *value);
@@ -132,6 +147,26 @@ void hr__metrics_ttft(hr_metrics *m, double ms);
 void hr__metrics_count(hr_metrics *m, const char *name, const char *label, const char *value);
 int hr__metrics_render(const hr_metrics *m, const hr_engine_stats *st, hr_buf *out);
 
+/* ---- the audit note (audit.c) ------------------------------------------------
+ * What a request did, filled in by the handlers as it happens and logged as
+ * one audit row when the request is done. Strings are static or outlive the
+ * server (route and upstream names, PII class names). Only API requests that
+ * reach a model get a note; hr__note() is NULL for the others and when the
+ * audit log is off, and every writer checks. */
+#define HR_NOTE_MAX_PII 24
+typedef struct hr_req_note {
+    const char *key_id;
+    const char *route, *policy, *upstream, *upstream_model, *reason, *data_class;
+    bool local_ran, escalated, degraded;
+    int64_t local_in, local_out, up_in, up_out;
+    double cost_usd;
+    struct {
+        const char *type, *action;
+        int64_t count;
+    } pii[HR_NOTE_MAX_PII];
+    size_t n_pii;
+} hr_req_note;
+
 /* ---- handler context shared by the api_*.c files ----------------------------- */
 
 typedef struct hr_gen_req hr_gen_req;     /* one generation in flight (gen.c) */
@@ -152,7 +187,41 @@ typedef struct hr_api {
     hr_upstreams *ups;        /* cloud upstreams, or NULL */
     struct hr_rreq *routed;   /* routed requests in flight (routed.c) */
     int64_t created;          /* unix time the model was loaded */
+    struct hr_audit *audit;   /* the audit log, or NULL */
+    struct hr_privacy *privacy; /* what may leave the machine, or NULL (all may) */
+    bool log_prompts;         /* audit rows carry the prompt text */
 } hr_api;
+
+struct hr_audit;
+/* Give r a note when the audit log is on (key_id: the caller's key's id). */
+void hr__note_begin(hr_api *api, hr_req *r, const char *key_id);
+hr_req_note *hr__note(hr_req *r);
+/* Log r's row and free its note (the server's on_done). */
+void hr__note_done(hr_api *api, hr_req *r, bool completed);
+/* The audit log's counters in Prometheus text format (nothing when off). */
+int hr__note_metrics(hr_api *api, hr_buf *out);
+
+/* ---- a routed request's privacy (privacy.c) -----------------------------------
+ * Decided once per request from the route's and the key's policies, the
+ * X-Hearth-Data-Class header and the PII found in body (borrowed; must
+ * outlive the hr_priv). HR_EINVAL means a bad header. */
+typedef struct hr_priv hr_priv;
+int hr__priv_begin(hr_api *api, hr_req *r, const char *policy, json_t *body, hr_priv **out);
+void hr__priv_free(hr_priv *pv);
+bool hr__priv_blocked(const hr_priv *pv); /* nothing may leave */
+const char *hr__priv_blocked_what(const hr_priv *pv); /* the class that blocked it */
+const char *hr__priv_policy(const hr_priv *pv);
+/* The body to send upstream: the original, or a redacted copy (made on the
+ * first call); NULL when redaction failed (then nothing may be sent). */
+json_t *hr__priv_upstream_body(hr_priv *pv);
+/* Whether answers need restoring (a redacted body went out). */
+bool hr__priv_restores(const hr_priv *pv);
+void hr__priv_restore_doc(hr_priv *pv, json_t *doc);
+void hr__priv_restore_chunk(hr_priv *pv, json_t *chunk);
+/* A chunk with text still held back at the end of a stream, or NULL. */
+json_t *hr__priv_flush_chunk(hr_priv *pv);
+/* Add {"privacy": {...}} to a hearth object. */
+void hr__priv_decorate(const hr_priv *pv, json_t *hearth);
 
 /* One route: method, path (exact, or a prefix when ending in '*'). */
 typedef void (*hr_api_fn)(hr_api *api, hr_req *r);

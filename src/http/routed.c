@@ -55,7 +55,20 @@ typedef struct hr_rreq {
     double t0, local_ms, up_t0, upstream_ms;
     json_t *local_doc;     /* a whole local answer kept for a fallback */
     json_t *cloud_chunks;  /* a buffered cloud stream, sent once complete */
+    hr_priv *priv;         /* what may leave, or NULL when anything may */
 } hr_rreq;
+
+/* The upstream's usage: tokens and cost, for the audit row. */
+static void note_usage(hr_rreq *rr, json_t *usage)
+{
+    hr_req_note *n = hr__note(rr->req);
+    if (!n || !json_is_object(usage) || !rr->up) {
+        return;
+    }
+    n->up_in = json_integer_value(json_object_get(usage, "prompt_tokens"));
+    n->up_out = json_integer_value(json_object_get(usage, "completion_tokens"));
+    n->cost_usd = hr_upstream_cost(rr->up, n->up_in, n->up_out);
+}
 
 static void maybe_free(hr_rreq *rr)
 {
@@ -66,6 +79,7 @@ static void maybe_free(hr_rreq *rr)
     json_decref(rr->body);
     json_decref(rr->local_doc);
     json_decref(rr->cloud_chunks);
+    hr__priv_free(rr->priv);
     hr_conf_acc_deinit(&rr->acc);
     hr_free(rr->toks);
     hr_free(rr);
@@ -84,6 +98,7 @@ static void decorate(void *ud, json_t *doc)
     if (h && rr->degraded_reason) {
         json_object_set_new(h, "degraded_reason", json_string(rr->degraded_reason));
     }
+    hr__priv_decorate(rr->priv, h);
     json_object_set_new(doc, "hearth", h);
 }
 
@@ -235,6 +250,8 @@ static void cloud_stream_start(hr_rreq *rr)
 
 static void send_cloud_chunk(hr_rreq *rr, json_t *chunk)
 {
+    note_usage(rr, json_object_get(chunk, "usage"));
+    hr__priv_restore_chunk(rr->priv, chunk);
     json_t *ch = json_array_get(json_object_get(chunk, "choices"), 0);
     json_t *fin = json_object_get(ch, "finish_reason");
     if (fin && !json_is_null(fin)) {
@@ -275,6 +292,11 @@ static void flush_cloud_stream(hr_rreq *rr)
     json_array_foreach(rr->cloud_chunks, i, c) {
         send_cloud_chunk(rr, c);
     }
+    json_t *rest = hr__priv_flush_chunk(rr->priv); /* a stream that ended mid-placeholder */
+    if (rest) {
+        send_chunk(rr->req, rest);
+        json_decref(rest);
+    }
     hr__http_sse_data(rr->req, "[DONE]", 6);
     rr->own_req = false;
     hr__http_stream_end(rr->req);
@@ -287,6 +309,10 @@ static void fall_back(hr_rreq *rr, hr_upstream_reason why, const char *msg)
     hr__metrics_count(rr->api->metrics, "hearth_degraded_total", "reason", rname);
     rr->degraded = true;
     rr->degraded_reason = rname;
+    hr_req_note *n = hr__note(rr->req);
+    if (n) {
+        n->degraded = true;
+    }
     if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY) {
         rr->own_req = false;
         hr__http_error(rr->req, 502, "upstream_failed", NULL, "upstream %s failed: %s",
@@ -321,9 +347,11 @@ static void up_done(void *ud, hr_upstream_reason why, json_t *resp, const char *
         flush_cloud_stream(rr);
     } else if (why == HR_UP_OK) {
         json_t *doc = json_deep_copy(resp);
+        note_usage(rr, json_object_get(resp, "usage"));
         rr->route = "cloud";
         add_route_headers(rr);
         if (doc) {
+            hr__priv_restore_doc(rr->priv, doc);
             decorate(rr, doc);
         }
         rr->own_req = false;
@@ -364,16 +392,34 @@ static const hr_upstream_handler UP_LIVE = {up_chunk, up_done, up_raw};
 static void escalate(hr_rreq *rr, const char *reason)
 {
     rr->reason = reason;
+    hr_req_note *n = hr__note(rr->req);
+    if (n) {
+        n->escalated = true;
+        n->reason = reason;
+        n->upstream = rr->up ? hr_upstream_name(rr->up) : NULL;
+        n->upstream_model = rr->up ? hr_upstream_model(rr->up) : NULL;
+        if (rr->acc.n) { /* a local answer was started and judged */
+            n->local_ran = true;
+            n->local_in = (int64_t)rr->n;
+            n->local_out = (int64_t)rr->acc.n;
+        }
+    }
     hr__metrics_count(rr->api->metrics, "hearth_escalations_total", "reason", reason);
     rr->up_t0 = hr__now_ms();
     if (!rr->up) {
         fall_back(rr, HR_UP_CONNECT, "the route has no upstream");
         return;
     }
+    json_t *body = rr->priv ? hr__priv_upstream_body(rr->priv) : rr->body;
+    if (!body || hr__priv_blocked(rr->priv)) {
+        fall_back(rr, HR_UP_CONNECT, "the request may not leave this machine");
+        return;
+    }
     rr->busy++;
     hr_upstream_call *c = NULL;
-    const hr_upstream_handler *h = hr_route_live_cloud_stream(rr->rt) ? &UP_LIVE : &UP;
-    int rc = hr_upstream_chat(rr->up, rr->body, rr->o.stream, h, rr, &c);
+    /* Raw pass-through only when nothing has to be restored on the way back. */
+    bool raw = hr_route_live_cloud_stream(rr->rt) && !hr__priv_restores(rr->priv);
+    int rc = hr_upstream_chat(rr->up, body, rr->o.stream, raw ? &UP_LIVE : &UP, rr, &c);
     if (rc < 0) {
         fall_back(rr, HR_UP_CONNECT, "could not start the upstream call");
     } else if (c) {
@@ -409,6 +455,38 @@ static void run_policy(hr_rreq *rr, const char *prompt, size_t len)
     }
 }
 
+/* Decide what may leave before anything is generated. A request that may
+ * not leave is answered locally -- or refused (403) by a cloud_only route,
+ * naming the data class, never the data. Returns -1 after answering. */
+static int check_privacy(hr_rreq *rr)
+{
+    int rc = hr__priv_begin(rr->api, rr->req, hr_route_privacy(rr->rt), rr->body, &rr->priv);
+    if (rc == HR_EINVAL) {
+        hr__http_error(rr->req, 400, "invalid_data_class", NULL, "X-Hearth-Data-Class must be "
+                       "public, internal or restricted");
+        return -1;
+    }
+    if (rc < 0) {
+        hr__http_error(rr->req, 500, NULL, NULL, "privacy check failed: %s", hr_strerror(rc));
+        return -1;
+    }
+    if (!hr__priv_blocked(rr->priv) || rr->force_local) {
+        return 0;
+    }
+    hr__metrics_count(rr->api->metrics, "hearth_privacy_blocked_total", "class",
+                      hr__priv_blocked_what(rr->priv));
+    if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY) {
+        hr__http_error(rr->req, 403, "data_blocked", NULL,
+                       "this request holds %s data, which privacy policy '%s' keeps on this "
+                       "machine, and route '%s' answers only from an upstream",
+                       hr__priv_blocked_what(rr->priv), hr__priv_policy(rr->priv),
+                       hr_route_name(rr->rt));
+        return -1;
+    }
+    rr->force_local = true; /* answered here, whatever its confidence */
+    return 0;
+}
+
 void hr__route_chat(hr_api *api, hr_req *r, json_t *body, const hr_oai_req *o,
                     const hr_route *rt, const char *prompt, size_t prompt_len, int32_t *toks,
                     size_t n)
@@ -435,6 +513,16 @@ void hr__route_chat(hr_api *api, hr_req *r, json_t *body, const hr_oai_req *o,
     rr->force_local = hdr && strcmp(hdr, "local") == 0 && hr_route_local_override(rt);
     HR_DLIST_PUSH(api->routed, rr);
     hr__req_on_close(r, on_client_gone, rr);
+    if (api->privacy && rr->up && check_privacy(rr) < 0) {
+        rr->own_req = false;
+        maybe_free(rr);
+        return;
+    }
+    hr_req_note *note = hr__note(r);
+    if (note) {
+        note->route = hr_route_name(rt);
+        note->policy = hr_policy_name(hr_route_policy(rt));
+    }
     rr->busy++;
     run_policy(rr, prompt, prompt_len);
     rr->busy--;

@@ -71,6 +71,9 @@ struct hr_req {
     hr_req_close_cb on_close;
     void *on_close_ud;
     const char *label;
+    int status;   /* of the response, once it started */
+    const char *key_id; /* the id of the API key it came with, or NULL */
+    void *ext;    /* the handler layer's per-request state (hr__req_set_ext) */
 };
 
 struct conn {
@@ -174,6 +177,31 @@ int hr__req_add_header(hr_req *r, const char *name, const char *value)
     return hr_buf_printf(&r->out_headers, "%s: %s\r\n", name, value);
 }
 
+void hr__req_set_ext(hr_req *r, void *ext)
+{
+    r->ext = ext;
+}
+
+void *hr__req_ext(const hr_req *r)
+{
+    return r->ext;
+}
+
+void hr__req_set_key_id(hr_req *r, const char *id)
+{
+    r->key_id = id;
+}
+
+const char *hr__req_key_id(const hr_req *r)
+{
+    return r->key_id;
+}
+
+int hr__req_status(const hr_req *r)
+{
+    return r->status;
+}
+
 void hr__req_on_close(hr_req *r, hr_req_close_cb cb, void *ud)
 {
     r->on_close = cb;
@@ -192,6 +220,9 @@ static void conn_free(conn *c)
             s->n_active--;
             if (r->on_close) {
                 r->on_close(r, r->on_close_ud);
+            }
+            if (s->o.on_done) {
+                s->o.on_done(r, false, s->ud);
             }
         }
         req_free(r);
@@ -244,6 +275,7 @@ static const char *status_text(int status)
 static void write_head(hr_req *r, int status, const char *ctype, const char *framing)
 {
     hr_srv *s = r->c->srv;
+    r->status = status;
     if (s->o.on_response) {
         s->o.on_response(r, status, s->ud);
     }
@@ -267,6 +299,9 @@ static void req_finish(hr_req *r)
     bool keep = r->keep_alive;
     s->n_active -= c->state == C_HANDLING ? 1 : 0;
     c->req = NULL;
+    if (s->o.on_done && c->state == C_HANDLING) {
+        s->o.on_done(r, true, s->ud);
+    }
     req_free(r);
     if (!keep) {
         c->state = C_CLOSING;

@@ -13,7 +13,7 @@
 
 struct hr_route {
     hr_route *next;
-    char *name, *upstream;
+    char *name, *upstream, *privacy;
     hr_policy policy;
     double threshold;
     uint32_t holdback;
@@ -46,6 +46,7 @@ static void route_free(hr_route *rt)
     }
     hr_free(rt->name);
     hr_free(rt->upstream);
+    hr_free(rt->privacy);
     hr_free(rt);
 }
 
@@ -99,7 +100,8 @@ int hr_router_add(hr_router *r, const hr_route_opts *o, char *err, size_t errlen
     }
     hr_route *rt = hr_calloc(1, sizeof *rt);
     if (!rt || !(rt->name = hr_strdup(o->name)) ||
-        (o->upstream && !(rt->upstream = hr_strdup(o->upstream)))) {
+        (o->upstream && !(rt->upstream = hr_strdup(o->upstream))) ||
+        (o->privacy && !(rt->privacy = hr_strdup(o->privacy)))) {
         if (rt) {
             route_free(rt);
         }
@@ -153,6 +155,7 @@ double hr_route_threshold(const hr_route *rt) { return rt->threshold; }
 uint32_t hr_route_holdback(const hr_route *rt) { return rt->holdback; }
 bool hr_route_local_override(const hr_route *rt) { return rt->local_override; }
 bool hr_route_live_cloud_stream(const hr_route *rt) { return rt->live_cloud; }
+const char *hr_route_privacy(const hr_route *rt) { return rt->privacy; }
 
 const char *hr_route_pregate(const hr_route *rt, const char *text, size_t len, size_t n_tokens)
 {

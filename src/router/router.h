@@ -125,6 +125,7 @@ typedef struct hr_route_opts {
     bool live_cloud_stream;    /* forward an escalated stream as it arrives
                                   (default: whole, so a broken one can still
                                   be replaced by the local answer) */
+    const char *privacy;       /* the privacy policy's name; NULL = the default */
 } hr_route_opts;
 
 typedef struct hr_route hr_route; /* read-only once added */
@@ -148,6 +149,7 @@ double hr_route_threshold(const hr_route *rt);
 uint32_t hr_route_holdback(const hr_route *rt);
 bool hr_route_local_override(const hr_route *rt);
 bool hr_route_live_cloud_stream(const hr_route *rt);
+const char *hr_route_privacy(const hr_route *rt); /* NULL: the default policy */
 
 /* The pre-gate: a reason to skip local generation ("pregate_length",
  * "pregate_pattern"), or NULL to go on. text is the whole prompt. */

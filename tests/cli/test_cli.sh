@@ -153,7 +153,8 @@ wait $spid && ok "serve: SIGTERM exits 0" || bad "serve: SIGTERM exit"
 cfg_fails() {
     local name=$1 pat=$2 text=$3
     printf '%s\n' "$text" >"$tmp/bad.yaml"
-    expect_error "config: $name" 1 "$pat" -- "$HEARTH" serve "$MODEL" --port 0 --config "$tmp/bad.yaml"
+    expect_error "config: $name" 1 "$pat" -- timeout 30 "$HEARTH" serve "$MODEL" --port 0 \
+        --config "$tmp/bad.yaml"
 }
 cfg_fails "not YAML" "bad.yaml:" "routes: [unclosed"
 cfg_fails "unknown key" "routes.auto.threshhold: unknown setting" \
@@ -167,6 +168,20 @@ cfg_fails "key env unset" "HEARTH_TEST_UNSET_KEY is not set" \
 cfg_fails "bad pattern" "bad pattern" \
     "upstreams: {c: {base_url: 'http://127.0.0.1:9/v1', model: m}}
 routes: {auto: {upstream: c, pregate: {always_cloud: ['(unclosed']}}}"
+cfg_fails "privacy: bad action" "must be allow, redact or block" \
+    "privacy: {policies: {p: {actions: {email: hide}}}}"
+cfg_fails "privacy: unknown class" "no such data class" \
+    "privacy: {policies: {p: {actions: {passport: block}}}}"
+cfg_fails "privacy: bad data class" "data_class: must be" \
+    "privacy: {policies: {p: {data_class: secret}}}"
+cfg_fails "privacy: bad pattern" "ticket" \
+    "privacy: {patterns: [{name: ticket, regex: '(unclosed'}]}"
+cfg_fails "privacy: unknown route policy" "no privacy policy 'nope'" \
+    "upstreams: {c: {base_url: 'http://127.0.0.1:9/v1', model: m}}
+routes: {auto: {upstream: c, privacy: nope}}"
+cfg_fails "privacy: unknown key policy" "no such policy" \
+    "privacy: {keys: {key-0123456789ab: nope}}"
+cfg_fails "audit: bad retention" "retention_days" "audit: {retention_days: -3}"
 expect_error "config: missing file" 1 "cannot open" -- "$HEARTH" serve --port 0 --config "$tmp/nope.yaml"
 
 # The example config in the repository is valid as shipped.

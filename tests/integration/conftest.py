@@ -19,11 +19,11 @@ REFERENCE = (", there was a little girl named Lily. She loved to play outside in
 
 
 class Server:
-    def __init__(self, *args, env=None):
+    def __init__(self, *args, env=None, model=None):
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [HEARTH, "serve", MODEL, "--port", "0", "-t", "2", *args],
+            [HEARTH, "serve", model or MODEL, "--port", "0", "-t", "2", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
         line = self.proc.stdout.readline()
         m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)

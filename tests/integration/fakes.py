@@ -200,3 +200,67 @@ class FakeAnthropic:
             h.wfile.write(("event: %s\ndata: %s\n\n" % (name, json.dumps(data))).encode())
             h.wfile.flush()
         h.close_connection = True
+
+
+class CapturingEcho:
+    """An OpenAI-compatible upstream that records every byte it receives and
+    answers "You said: <the last user message>", so placeholders sent to it
+    come back. Streams are cut into `split`-byte pieces, so a placeholder
+    arrives across several chunks."""
+
+    def __init__(self, split=3):
+        self.split = split
+        self.received = []  # raw request bytes, one entry per request
+        self.bodies = []    # the JSON bodies alone
+        self.lock = threading.Lock()
+        echo = self
+
+        class Handler(_Handler):
+            def do_POST(self):
+                body = self.body()
+                raw = (self.requestline + "\r\n" + str(self.headers)).encode() + body
+                with echo.lock:
+                    echo.received.append(raw)
+                    echo.bodies.append(json.loads(body))
+                echo.answer(self, json.loads(body))
+
+        self.server = _serve(Handler)
+        self.port = self.server.server_address[1]
+
+    def close(self):
+        self.server.shutdown()
+
+    def all_bytes(self):
+        with self.lock:
+            return b"".join(self.received)
+
+    def answer(self, h, req):
+        msgs = req.get("messages") or [{"content": ""}]
+        text = "You said: " + str(msgs[-1].get("content"))
+        usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        base = {"id": "chatcmpl-echo", "created": 0, "model": req.get("model")}
+        if not req.get("stream"):
+            doc = dict(base, object="chat.completion", usage=usage, choices=[{
+                "index": 0, "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop"}])
+            data = json.dumps(doc).encode()
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+            return
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        pieces = [text[i:i + self.split] for i in range(0, len(text), self.split)]
+        for i, p in enumerate(pieces):
+            last = i == len(pieces) - 1
+            ch = dict(base, object="chat.completion.chunk", choices=[{
+                "index": 0, "delta": {"content": p}, "finish_reason": "stop" if last else None}])
+            h.wfile.write(b"data: " + json.dumps(ch).encode() + b"\n\n")
+            h.wfile.flush()
+        h.wfile.write(b"data: [DONE]\n\n")
+        h.wfile.flush()
+        h.close_connection = True

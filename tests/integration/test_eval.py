@@ -115,6 +115,18 @@ def test_eval_report_matches_details(tmp_path):
     svg = ET.parse(str(plot)).getroot()
     assert svg.tag.endswith("svg") and any(e.tag.endswith("polyline") for e in svg.iter())
     assert "| threshold | escalated | quality | cost (USD) |" in r.stdout
+    # Each details line is a labelled row for `hearth calibrate`: the answer's
+    # token logprobs (up to -n 16 of them, each with top alternatives).
+    for d in details:
+        toks = d["logprobs"]["content"]
+        assert d["answer"] == d["local_answer"] and d["correct"] == d["local_correct"]
+        assert 1 <= len(toks) <= 16
+        assert all(t["logprob"] <= 0 and 1 <= len(t["top_logprobs"]) <= 5 for t in toks)
+        assert toks[0]["logprob"] >= max(a["logprob"] for a in toks[0]["top_logprobs"]) - 1e-6
+    cal = tmp_path / "calib.json"
+    r = run("calibrate", "--data", str(det), "--out", str(cal))
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(cal.read_text())["weights"]) == 7
 
 
 def test_eval_errors(tmp_path):
