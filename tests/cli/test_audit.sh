@@ -7,31 +7,8 @@
 set -u
 HEARTH=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 FILL=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib.sh"
 unset HEARTH_AUDIT_DB HEARTH_AUDIT_KEY
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; }
-
-# expect_error NAME WANT_RC PATTERN -- CMD...: exit code WANT_RC, exactly one
-# line on stderr matching PATTERN, nothing on stdout.
-expect_error() {
-    local name=$1 want=$2 pat=$3
-    shift 4
-    "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-    local rc=$?
-    local lines
-    lines=$(wc -l <"$tmp/err")
-    if [ "$rc" -eq "$want" ] && [ "$lines" -eq 1 ] && grep -q -- "$pat" "$tmp/err" &&
-        [ ! -s "$tmp/out" ]; then
-        ok "$name"
-    else
-        bad "$name (rc=$rc want $want, stderr: $(head -c 300 "$tmp/err"))"
-    fi
-}
 
 # expect_out NAME WANT_STDOUT -- CMD...: exit 0, that exact stdout, no stderr.
 expect_out() {

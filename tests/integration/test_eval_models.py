@@ -18,13 +18,16 @@ TIERS = ["local", "cloud"]
 # moves log-probs by whole units.
 TOL = 0.03
 
+# Items both models answer right (1-digit sums seen in training, continents
+# of well-known countries): a model that loads wrongly or a runtime that
+# computes differently gets them wrong.
 EASY = [
-    ("What is 3 + 4?", "7"),
-    ("What is 9 - 5?", "4"),
-    ("What is 6 * 7?", "42"),
-    ("What is the capital of France?", "Paris"),
-    ("What is the capital of Japan?", "Tokyo"),
-    ("On which continent is Brazil?", "South America"),
+    ("What is 8 + 2?", "10"),
+    ("What is 9 + 1?", "10"),
+    ("What is 5 - 3?", "2"),
+    ("On which continent is Japan?", "Asia"),
+    ("On which continent is Kenya?", "Africa"),
+    ("On which continent is Italy?", "Europe"),
 ]
 
 

@@ -170,3 +170,21 @@ def test_audit_rows_have_types_not_values(setup):
     for value in (EMAIL, CARD, PHONE, SECRET):
         assert value.encode() not in raw
     assert subprocess.run([HEARTH, "audit", "verify", "--db", str(db)]).returncode == 0
+
+
+def test_bad_input_is_handled(setup):
+    s, echo, _ = setup
+    fresh(echo)
+    digits = "1234567890" * 100_000  # 1 MB of digits: no card, no phone, no hang
+    st, _, doc = ask(s, "cloud", digits)
+    assert st == 200 and doc["choices"][0]["message"]["content"] == "You said: " + digits
+    assert doc["hearth"]["privacy"]["pii_found"] == 0
+    st, _, doc = ask(s, "cloud", "")
+    assert st == 200
+    # Invalid UTF-8 cannot be JSON: a clear 400, nothing sent.
+    fresh(echo)
+    body = b'{"model": "cloud", "messages": [{"role": "user", "content": "\xff\xfe"}]}'
+    st, _, raw = s.request("POST", "/v1/chat/completions", body,
+                           {"Authorization": "Bearer " + KEY})
+    assert st == 400 and b"invalid_request_error" in raw
+    assert echo.all_bytes() == b""
