@@ -6,12 +6,13 @@
 // env:   THREADS (default: cores), SLOTS (16), MAX_TOKENS (128), REQUESTS (8),
 //        REPS (5), CLIENTS ("1,16")
 // Writes bench/results/audit.json and prints a markdown table.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serveHearth } from './lib.mjs';
 
 const [hearthBin, loadgen, model] = process.argv.slice(2);
 if (!model) {
@@ -27,22 +28,9 @@ const reps = Number(env.REPS ?? 5);
 const clients = (env.CLIENTS ?? '1,16').split(',').map(Number);
 const modelId = basename(model).replace(/\.gguf$/, '');
 
-async function serve(auditDb) {
-  const proc = spawn(hearthBin, ['serve', model, '--port', '0', '-t', String(threads),
-    '-p', String(slots), '-c', String(slots * 512), '--audit-db', auditDb],
-  { stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  while (!/listening on http:\/\/127\.0\.0\.1:(\d+)/.test(out)) {
-    const [chunk] = await once(proc.stdout, 'data');
-    out += chunk;
-  }
-  const port = Number(out.match(/127\.0\.0\.1:(\d+)/)[1]);
-  for (let i = 0; i < 600; i++) {
-    const r = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
-    if (r && r.status === 200) break;
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  return { proc, port };
+function serve(auditDb) {
+  return serveHearth(hearthBin, model, ['-t', String(threads), '-p', String(slots),
+    '-c', String(slots * 512), '--audit-db', auditDb]);
 }
 
 function load(port, n) {

@@ -17,6 +17,7 @@ import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serveHearth } from './lib.mjs';
 
 const [hearthBin, loadgen, routerBench, model] = process.argv.slice(2);
 if (!model) {
@@ -30,22 +31,9 @@ const maxTokens = Number(env.MAX_TOKENS ?? 16);
 const reps = Number(env.REPS ?? 3);
 const modelId = basename(model).replace(/\.gguf$/, '');
 
-async function serve(args) {
+function serve(args) {
   const audit = join(mkdtempSync(join(tmpdir(), 'hearth-gw-audit-')), 'audit.db');
-  const proc = spawn(hearthBin, ['serve', model, '--port', '0', '--audit-db', audit, ...args],
-    { stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  while (!/listening on http:\/\/127\.0\.0\.1:(\d+)/.test(out)) {
-    const [chunk] = await once(proc.stdout, 'data');
-    out += chunk;
-  }
-  const port = Number(out.match(/127\.0\.0\.1:(\d+)/)[1]);
-  for (let i = 0; i < 600; i++) {
-    const r = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
-    if (r && r.status === 200) break;
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  return { proc, port };
+  return serveHearth(hearthBin, model, ['--audit-db', audit, ...args]);
 }
 
 function load(port, modelName, n) {
