@@ -177,15 +177,11 @@ static int answer(run_ctx *rc, const char *prompt, size_t len, hr_gen_result *re
 
 static int chat_push(chat *c, const char *role, const char *content, size_t len)
 {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 8;
-        hr_chat_msg *m = hr_realloc(c->msgs, cap * sizeof *m);
-        if (!m) {
-            return HR_ENOMEM;
-        }
-        c->msgs = m;
-        c->cap = cap;
+    hr_chat_msg *m = hr_grow(c->msgs, &c->cap, c->n + 1, sizeof *m, 8);
+    if (!m) {
+        return HR_ENOMEM;
     }
+    c->msgs = m;
     char *copy = hr_strndup(content, len);
     if (!copy) {
         return HR_ENOMEM;

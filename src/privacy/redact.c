@@ -125,15 +125,11 @@ static int grow_slots(hr_pii_redactor *r)
 
 static int push_u32(numbering *nb, uint32_t x)
 {
-    if (nb->n == nb->cap) {
-        size_t cap = nb->cap ? nb->cap * 2 : 8;
-        uint32_t *v = hr_realloc(nb->v, cap * sizeof *v);
-        if (!v) {
-            return HR_ENOMEM;
-        }
-        nb->v = v;
-        nb->cap = cap;
+    uint32_t *v = hr_grow(nb->v, &nb->cap, nb->n + 1, sizeof *v, 8);
+    if (!v) {
+        return HR_ENOMEM;
     }
+    nb->v = v;
     nb->v[nb->n++] = x;
     return 0;
 }
@@ -145,15 +141,11 @@ static int reserve_entry(hr_pii_redactor *r, int cls, const char *v, size_t n)
     if ((r->n_e + 1) * 2 > r->n_slot && grow_slots(r) < 0) {
         return HR_ENOMEM;
     }
-    if (r->n_e == r->cap_e) {
-        size_t cap = r->cap_e ? r->cap_e * 2 : 16;
-        entry *e = hr_realloc(r->e, cap * sizeof *e);
-        if (!e) {
-            return HR_ENOMEM;
-        }
-        r->e = e;
-        r->cap_e = cap;
+    entry *e = hr_grow(r->e, &r->cap_e, r->n_e + 1, sizeof *e, 16);
+    if (!e) {
+        return HR_ENOMEM;
     }
+    r->e = e;
     numbering *nb = &r->num[cls];
     if (push_u32(nb, 0) < 0) {
         return HR_ENOMEM;

@@ -29,15 +29,11 @@ int hr__pii_cand_add(hr__pii_scan *s, size_t start, size_t end, int cls)
             return 0;
         }
     }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 32;
-        hr__pii_cand *v = hr_realloc(s->v, cap * sizeof *v);
-        if (!v) {
-            return HR_ENOMEM;
-        }
-        s->v = v;
-        s->cap = cap;
+    hr__pii_cand *v = hr_grow(s->v, &s->cap, s->n + 1, sizeof *v, 32);
+    if (!v) {
+        return HR_ENOMEM;
     }
+    s->v = v;
     s->v[s->n++] = (hr__pii_cand){start, end, cls};
     return 0;
 }
@@ -192,15 +188,11 @@ static void resolve(hr__pii_scan *s)
 
 int hr__pii_findings_push(hr_pii_findings *f, size_t start, size_t end, int cls, uint32_t num)
 {
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 16;
-        hr_pii_finding *v = hr_realloc(f->v, cap * sizeof *v);
-        if (!v) {
-            return HR_ENOMEM;
-        }
-        f->v = v;
-        f->cap = cap;
+    hr_pii_finding *v = hr_grow(f->v, &f->cap, f->n + 1, sizeof *v, 16);
+    if (!v) {
+        return HR_ENOMEM;
     }
+    f->v = v;
     f->v[f->n++] = (hr_pii_finding){start, end, cls, num};
     return 0;
 }

@@ -14,15 +14,11 @@
 
 int hr_conf_acc_add(hr_conf_acc *a, float logprob, const float *top_lp, size_t n_top)
 {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        float *p = hr_realloc(a->lp, cap * sizeof *p);
-        if (!p) {
-            return HR_ENOMEM;
-        }
-        a->lp = p;
-        a->cap = cap;
+    float *lp = hr_grow(a->lp, &a->cap, a->n + 1, sizeof *lp, 64);
+    if (!lp) {
+        return HR_ENOMEM;
     }
+    a->lp = lp;
     a->lp[a->n++] = logprob;
     if (n_top > 0) {
         /* Entropy of the top-k renormalised: how spread the likely choices are. */

@@ -67,6 +67,28 @@ void *hr_realloc(void *p, size_t size)
     return realloc(p, size ? size : 1);
 }
 
+void *hr_grow(void *p, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (need <= *cap && p) {
+        return p;
+    }
+    size_t c = *cap ? *cap : first ? first : 1;
+    while (c < need) {
+        if (c > SIZE_MAX / 2) {
+            return NULL;
+        }
+        c *= 2;
+    }
+    if (size && c > SIZE_MAX / size) {
+        return NULL;
+    }
+    void *q = hr_realloc(p, c * size);
+    if (q) {
+        *cap = c;
+    }
+    return q;
+}
+
 char *hr_strndup(const char *s, size_t n)
 {
     char *d = hr_malloc(n + 1);

@@ -19,6 +19,12 @@ char *hr_strdup(const char *s);
 char *hr_strndup(const char *s, size_t n);
 void hr_free(void *p);
 
+/* Room for `need` elements of `size` bytes in the array p of capacity *cap:
+ * p itself when it has the room, else p grown by doubling (from `first`
+ * when empty) with *cap updated. NULL when out of memory or on overflow;
+ * then p and *cap are unchanged and p stays valid. */
+void *hr_grow(void *p, size_t *cap, size_t need, size_t size, size_t first);
+
 /* Fault injection for tests: make the nth allocation from now fail (n >= 1),
  * or switch it off with n = 0. */
 void hr_alloc_fail_at(long n);

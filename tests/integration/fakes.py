@@ -219,10 +219,11 @@ class CapturingEcho:
             def do_POST(self):
                 body = self.body()
                 raw = (self.requestline + "\r\n" + str(self.headers)).encode() + body
+                req = json.loads(body)
                 with echo.lock:
                     echo.received.append(raw)
-                    echo.bodies.append(json.loads(body))
-                echo.answer(self, json.loads(body))
+                    echo.bodies.append(req)
+                echo.answer(self, req)
 
         self.server = _serve(Handler)
         self.port = self.server.server_address[1]

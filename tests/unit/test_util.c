@@ -115,6 +115,29 @@ static void test_strlcpy_and_errors(void **state)
     assert_int_equal(hr_errf(NULL, 0, HR_EIO, "x"), HR_EIO);
 }
 
+static void test_grow(void **state)
+{
+    (void)state;
+    size_t cap = 0;
+    int *v = hr_grow(NULL, &cap, 1, sizeof *v, 4);
+    assert_non_null(v);
+    assert_int_equal(cap, 4);
+    assert_ptr_equal(hr_grow(v, &cap, 4, sizeof *v, 4), v); /* room already */
+    int *w = hr_grow(v, &cap, 5, sizeof *v, 4);
+    assert_non_null(w);
+    assert_int_equal(cap, 8);
+    w = hr_grow(w, &cap, 33, sizeof *w, 4); /* doubles until it fits */
+    assert_non_null(w);
+    assert_int_equal(cap, 64);
+    assert_null(hr_grow(w, &cap, SIZE_MAX / 2, sizeof *w, 4)); /* overflow */
+    assert_int_equal(cap, 64);
+    hr_alloc_fail_at(1);
+    assert_null(hr_grow(w, &cap, 65, sizeof *w, 4)); /* out of memory: unchanged */
+    assert_int_equal(cap, 64);
+    w[63] = 7; /* still valid */
+    hr_free(w);
+}
+
 static void test_alloc_fault_injection(void **state)
 {
     (void)state;
@@ -139,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_parse_numbers),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_strlcpy_and_errors),
+        cmocka_unit_test(test_grow),
         cmocka_unit_test(test_alloc_fault_injection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
