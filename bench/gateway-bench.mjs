@@ -8,8 +8,16 @@
 // by CPU, the worst case for a gateway sharing the cores) and "cloud-like"
 // (first token after 20 ms, then one every 5 ms, as a hosted API streams).
 //
+// On a machine with two or more CPUs the processes are pinned (taskset):
+// hearth gets one half of the CPUs, the load generator and the upstream the
+// other half, in both the direct and the gateway runs. Otherwise all three
+// contend for the same cores and the "added latency" at 16 and 64 clients is
+// mostly hearth waiting for a CPU the load generator holds, not hearth's own
+// work. The CPU time hearth spends per request is reported beside it.
+//
 // usage: node bench/gateway-bench.mjs HEARTH LOADGEN ROUTER_BENCH MODEL
-// env:   CLIENTS ("1,16,64"), REQUESTS (per client, 20), MAX_TOKENS (16), REPS (3)
+// env:   CLIENTS ("1,16,64"), REQUESTS (per client, 20), MAX_TOKENS (16), REPS (3),
+//        PIN (0 turns pinning off)
 // Writes bench/results/gateway.json and prints a markdown table.
 import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -17,7 +25,7 @@ import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serveHearth } from './lib.mjs';
+import { serveHearth, cpuSplit, cpuSeconds } from './lib.mjs';
 
 const [hearthBin, loadgen, routerBench, model] = process.argv.slice(2);
 if (!model) {
@@ -30,18 +38,19 @@ const requests = Number(env.REQUESTS ?? 20);
 const maxTokens = Number(env.MAX_TOKENS ?? 16);
 const reps = Number(env.REPS ?? 3);
 const modelId = basename(model).replace(/\.gguf$/, '');
+const pin = cpuSplit();
 
 function serve(args) {
   const audit = join(mkdtempSync(join(tmpdir(), 'hearth-gw-audit-')), 'audit.db');
-  return serveHearth(hearthBin, model, ['--audit-db', audit, ...args]);
+  return serveHearth(hearthBin, model, ['--audit-db', audit, ...args], pin ? pin.gateway : []);
 }
 
 function load(port, modelName, n) {
-  const out = execFileSync(loadgen, [
+  const argv = [...(pin ? pin.world : []), loadgen,
     '--url', `http://127.0.0.1:${port}`, '--endpoint', '/v1/chat/completions',
     '--model', modelName, '--clients', String(n), '--requests', String(requests),
-    '--max-tokens', String(maxTokens),
-  ], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    '--max-tokens', String(maxTokens)];
+  const out = execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 24 });
   return JSON.parse(out);
 }
 
@@ -49,7 +58,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function fakeUpstream(pace) {
   const here = dirname(fileURLToPath(import.meta.url));
-  const proc = spawn(process.execPath, [join(here, 'fake-upstream.mjs')],
+  const argv = [...(pin ? pin.world : []), process.execPath, join(here, 'fake-upstream.mjs')];
+  const proc = spawn(argv[0], argv.slice(1),
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...pace } });
   let out = '';
   while (!/listening (\d+)/.test(out)) {
@@ -80,12 +90,15 @@ routes:
     for (const n of clients) {
       const direct = [];
       const via = [];
+      let cpu = 0;
       for (let i = 0; i < reps; i++) {
         direct.push(load(upstream.port, modelId, n));
+        const c0 = cpuSeconds(gateway.proc.pid);
         via.push(load(gateway.port, 'cloud', n));
+        cpu += cpuSeconds(gateway.proc.pid) - c0;
       }
       const pick = (runs, k, q) => median(runs.map((r) => r[k][q]));
-      const row = { upstream: name, clients: n };
+      const row = { upstream: name, clients: n, gateway_cpu_us: cpu * 1e6 / (reps * n * requests) };
       for (const [k, q] of [['latency_ms', 'p50'], ['latency_ms', 'p99'], ['ttft_ms', 'p50'], ['ttft_ms', 'p99']]) {
         const d = pick(direct, k, q);
         const g = pick(via, k, q);
@@ -95,7 +108,7 @@ routes:
         direct.reduce((a, r) => a + r.requests_failed, 0);
       rows.push(row);
       console.error(`${name} N=${n}: added latency p50 ${row.latency_ms_p50.added.toFixed(3)} ms, ` +
-        `p99 ${row.latency_ms_p99.added.toFixed(3)} ms`);
+        `p99 ${row.latency_ms_p99.added.toFixed(3)} ms, hearth CPU ${row.gateway_cpu_us.toFixed(0)} µs/request`);
     }
   } finally {
     for (const s of [gateway, upstream]) {
@@ -115,15 +128,17 @@ const decision = JSON.parse(execFileSync(routerBench, { encoding: 'utf8' }));
 const f = (x) => x.toFixed(3);
 const lines = [
   `gateway overhead: route cloud_only (live stream) vs the upstream direct; chat, ${maxTokens} tokens, ` +
-  `${requests} requests/client, median of ${reps}`,
+  `${requests} requests/client, median of ${reps}; ` +
+  (pin ? `hearth pinned to CPUs ${pin.gateway[2]}, load generator and upstream to ${pin.world[2]}`
+    : 'not pinned (all processes share the CPUs)'),
   '',
-  '| upstream | N | latency p50 direct | via hearth | added | latency p99 direct | via hearth | added | TTFT p50 added | failed |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| upstream | N | latency p50 direct | via hearth | added | latency p99 direct | via hearth | added | TTFT p50 added | hearth CPU/request | failed |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
 ];
 for (const r of rows) {
   lines.push(`| ${r.upstream} | ${r.clients} | ${f(r.latency_ms_p50.direct)} ms | ${f(r.latency_ms_p50.gateway)} ms | ` +
     `**${f(r.latency_ms_p50.added)} ms** | ${f(r.latency_ms_p99.direct)} ms | ${f(r.latency_ms_p99.gateway)} ms | ` +
-    `**${f(r.latency_ms_p99.added)} ms** | ${f(r.ttft_ms_p50.added)} ms | ${r.failed} |`);
+    `**${f(r.latency_ms_p99.added)} ms** | ${f(r.ttft_ms_p50.added)} ms | ${r.gateway_cpu_us.toFixed(0)} µs | ${r.failed} |`);
 }
 lines.push('', `routing decision (pre-gate + confidence over 32 tokens + policy): ` +
   `${decision.routing_decision_us.toFixed(2)} µs per request`);
@@ -132,5 +147,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 mkdirSync(join(here, 'results'), { recursive: true });
 writeFileSync(join(here, 'results', 'gateway.json'), JSON.stringify({
   date: new Date().toISOString(), model, requests_per_client: requests, max_tokens: maxTokens,
-  reps, rows, routing_decision_us: decision.routing_decision_us,
+  reps, pinned: pin ? { gateway: pin.gateway[2], world: pin.world[2] } : null,
+  rows, routing_decision_us: decision.routing_decision_us,
 }, null, 2) + '\n');

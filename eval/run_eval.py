@@ -203,6 +203,49 @@ def pct(x):
     return f"{100 * x:.1f}%"
 
 
+# The targets this kit is held to, per task: (AUROC floor, ECE ceiling) of
+# the calibrated confidence, or None where the task has none.
+TARGETS = {"arithmetic": (0.95, 0.03), "spam": (0.85, 0.05)}
+KEPT_LOCAL_TARGET, KEPT_LOCAL_TASKS = 0.50, 2
+
+
+def beats_fixed_rule(s):
+    """Strictly better than the fixed rule: the calibrated router holds the
+    quality bar on test and either the fixed rule misses it or the router
+    keeps more requests local."""
+    c, f = s["calibrated"], s["fixed_rule"]
+    if c["quality_vs_cloud"] < QUALITY_BAR:
+        return False
+    return f["quality_vs_cloud"] < QUALITY_BAR or c["share_local"] > f["share_local"]
+
+
+def kept_at_bar(s):
+    c = s["calibrated"]
+    return c["share_local"] if c["quality_vs_cloud"] >= QUALITY_BAR else 0.0
+
+
+def targets(results):
+    """The targets as a list of (statement, met) lines."""
+    ok = lambda b: "met" if b else "**missed**"  # noqa: E731
+    out = []
+    for s in results:
+        t = TARGETS.get(s["task"])
+        if t:
+            out.append(f"{s['task']}: AUROC {s['auroc_calibrated']:.3f} (>= {t[0]}: "
+                       f"{ok(s['auroc_calibrated'] >= t[0])}), ECE after calibration "
+                       f"{s['ece_calibrated']:.3f} (<= {t[1]}: {ok(s['ece_calibrated'] <= t[1])})")
+    kept = [s["task"] for s in results if kept_at_bar(s) >= KEPT_LOCAL_TARGET]
+    out.append(f">= {KEPT_LOCAL_TARGET:.0%} kept local at >= {QUALITY_BAR:.0%} of cloud quality "
+               f"on {KEPT_LOCAL_TASKS}+ tasks: {', '.join(kept) or 'none'} "
+               f"({ok(len(kept) >= KEPT_LOCAL_TASKS)})")
+    for s in results:
+        c, f = s["calibrated"], s["fixed_rule"]
+        out.append(f"{s['task']}: calibrated router {pct(c['share_local'])} local at "
+                   f"{pct(c['quality_vs_cloud'])} vs fixed rule {pct(f['share_local'])} at "
+                   f"{pct(f['quality_vs_cloud'])}: strictly better {ok(beats_fixed_rule(s))}")
+    return out
+
+
 def markdown(results):
     lines = [
         "# Routing quality on the evaluation models",
@@ -232,6 +275,8 @@ def markdown(results):
         lines.append(f"- **{s['task']}**: " + ", ".join(
             f"{k} {pct(v['local'])} / {pct(v['cloud'])} (n={v['n']})"
             for k, v in s["by_difficulty"].items()) + "  (local / cloud)")
+    lines += ["", "Targets (test split; kept local counts only where the quality bar holds):", ""]
+    lines += [f"- {t}" for t in targets(results)]
     lines += ["", "Deferral curves: `<task>.deferral.svg`; per-task reports: "
               "`<task>.report.json`; calibrations: `<task>.calibration.json`.", ""]
     return "\n".join(lines)

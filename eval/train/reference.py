@@ -91,7 +91,7 @@ def reference(model, tk, prompt):
 
 def main():
     path, tok_path = sys.argv[1], sys.argv[2]
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     model, tk = load(path), tok.load(tok_path)
     with open(path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()

@@ -6,7 +6,7 @@ GGUF.
     /usr/bin/python3 eval/train/train.py --tier cloud
 
 Deterministic: fixed seeds, a fixed number of steps (never a time budget),
-two threads. Each step draws one task (by weight) and a batch from it, so a
+one thread. Each step draws one task (by weight) and a batch from it, so a
 batch holds prompts of similar length and little padding. The loss covers the
 answer tokens and the closing <|im_end|> only: the model must answer, not
 imitate the prompts."""
@@ -32,25 +32,33 @@ from model import Config, Llama  # noqa: E402
 
 TASKS = ["arithmetic", "spam", "capitals"]
 
-# Step counts were chosen on this 2-core machine kind so that the cloud
-# model trains in under 30 minutes. At that budget a 1 M-parameter model
-# trained for 1,500 steps (13.5 min) out-scored the 10 M one on spam and
-# capitals, so the local tier gets 500 steps: the tiers keep their order
-# (the cloud model is the better one), as with a small local model in front
-# of a larger hosted one.
+# Both tiers train on one thread: on this 2-core machine kind two PyTorch
+# threads ran a step 2-3x *slower* than one (0.34 vs 0.13 s for the local
+# model, 1.48 vs 0.73 s for the cloud one), and two single-threaded runs side
+# by side slowed each other about as much, so the models train one after the
+# other. Step counts keep each tier under 30 minutes there.
+#
+# The tiers differ in size and in what their steps go to. The local model
+# spends most of its steps on arithmetic, so that it is reliably right on
+# short sums and wrong on long ones (the signal routing must detect). The
+# cloud model, ten times larger and six times slower a step, spends its steps
+# mostly on spam and capitals, where size buys memory. On arithmetic it
+# learned no faster per example than the local model in trial runs (answer
+# loss 1.67 against 1.22 after 65,000 sums), so 30 minutes cannot make it
+# the better one there.
 TIERS = {
-    # ~1 M parameters: right on easy items, wrong on hard ones.
-    "local": dict(dim=128, n_layer=4, n_head=4, n_head_kv=2, ffn=384, steps=500, lr=3e-3,
-                  weights=[0.6, 0.15, 0.25], batch=[128, 16, 64], f16=False),
+    # ~1 M parameters.
+    "local": dict(dim=128, n_layer=4, n_head=4, n_head_kv=2, ffn=384, steps=4000, lr=3e-3,
+                  weights=[0.85, 0.1, 0.05], batch=[64, 16, 64], f16=False),
     # ~10 M parameters on the same data: the "cloud" model.
-    "cloud": dict(dim=384, n_layer=6, n_head=6, n_head_kv=2, ffn=1024, steps=780, lr=1.5e-3,
-                  weights=[0.6, 0.15, 0.25], batch=[128, 16, 64], f16=True),
+    "cloud": dict(dim=384, n_layer=6, n_head=6, n_head_kv=2, ffn=1024, steps=1400, lr=1.5e-3,
+                  weights=[0.3, 0.3, 0.4], batch=[64, 32, 64], f16=True),
 }
 
 # Arithmetic items are drawn by operand size: short sums are learnable in the
 # few minutes a model gets here, six-digit products are not, and a model that
 # never gets anything right gives routing nothing to detect.
-DIGIT_WEIGHT = {1: 6.0, 2: 6.0, 3: 3.0, 4: 1.5, 5: 0.75, 6: 0.4}
+DIGIT_WEIGHT = {1: 4.0, 2: 8.0, 3: 3.0, 4: 1.5, 5: 0.75, 6: 0.4}
 
 VOCAB = 1024
 N_CTX = 256
@@ -161,7 +169,7 @@ def main():
     tier = TIERS[args.tier]
     steps = args.steps or tier["steps"]
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     torch.manual_seed(SEED)
     rng = random.Random(SEED)
     os.makedirs(args.work, exist_ok=True)

@@ -18,17 +18,24 @@ TIERS = ["local", "cloud"]
 # moves log-probs by whole units.
 TOL = 0.03
 
-# Items both models answer right (1-digit sums seen in training, continents
-# of well-known countries): a model that loads wrongly or a runtime that
-# computes differently gets them wrong.
-EASY = [
-    ("What is 8 + 2?", "10"),
-    ("What is 9 + 1?", "10"),
-    ("What is 5 - 3?", "2"),
-    ("On which continent is Japan?", "Asia"),
-    ("On which continent is Kenya?", "Africa"),
-    ("On which continent is Italy?", "Europe"),
-]
+# Items each model answers right, from what its tier was trained for (the
+# local model: short sums; the cloud model: continents of well-known
+# countries): a model that loads wrongly or a runtime that computes
+# differently gets them wrong.
+EASY = {
+    "local": [
+        ("What is 8 + 2?", "10"),
+        ("What is 9 + 1?", "10"),
+        ("What is 5 - 3?", "2"),
+        ("What is 7 + 6?", "13"),
+        ("What is 9 - 4?", "5"),
+    ],
+    "cloud": [
+        ("On which continent is Japan?", "Asia"),
+        ("On which continent is Kenya?", "Africa"),
+        ("On which continent is Italy?", "Europe"),
+    ],
+}
 
 
 def path(tier, ext=".gguf"):
@@ -53,7 +60,7 @@ def chat(s, prompt, **kw):
 
 def test_easy_items(served):
     tier, s = served
-    for prompt, want in EASY:
+    for prompt, want in EASY[tier]:
         got = chat(s, prompt)["choices"][0]["message"]["content"]
         assert got.strip() == want, (tier, prompt, got)
 
