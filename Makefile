@@ -6,7 +6,7 @@
 #   make asan   the whole suite under AddressSanitizer + UBSan
 #   make bench  hearth against llama-bench and llama-server (same source/model)
 #   make eval   routing quality on the committed evaluation models (eval/)
-#   make eval-train  retrain those models (PyTorch, ~35 min on 2 cores)
+#   make eval-train  retrain those models (PyTorch, ~40 min on 2 cores)
 #
 # Variables: MODEL=path.gguf, THREADS=N, CMAKE_FLAGS="-DGGML_CUDA=ON ..."
 
