@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench.h"
 #include "privacy/privacy.h"
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -60,19 +60,6 @@ static void mixed_text(hr_buf *b, size_t len)
     b->p[len] = '\0';
 }
 
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double throughput_mbs(const hr_pii *d, size_t *n_found)
 {
     hr_buf text = {0}, out = {0};
@@ -82,13 +69,13 @@ static double throughput_mbs(const hr_pii *d, size_t *n_found)
         hr_pii_redactor *r = NULL;
         hr_pii_findings f = {0};
         hr_buf_reset(&out);
-        double t0 = now_us();
+        double t0 = bench_now_us();
         if (hr_pii_redactor_new(&r, d, HR_PII_ALL) < 0 ||
             hr_pii_redact(r, text.p, text.len, &out, &f) < 0) {
             fprintf(stderr, "redact_bench: redaction failed\n");
             exit(1);
         }
-        double t = now_us() - t0;
+        double t = bench_now_us() - t0;
         best = t < best ? t : best;
         *n_found = f.n;
         hr_pii_findings_deinit(&f);
@@ -117,18 +104,18 @@ static void latency(const hr_pii *d, lat *l)
     for (int i = 0; req && t && i < l->iters; i++) {
         json_t *copy = json_deep_copy(req);
         hr_pii_redactor *r = NULL;
-        double t0 = now_us();
+        double t0 = bench_now_us();
         int rc = hr_pii_redactor_new(&r, d, HR_PII_ALL);
         rc = rc < 0 ? rc : hr_pii_redact_json(r, copy);
         hr_pii_redactor_free(r);
-        t[i] = now_us() - t0;
+        t[i] = bench_now_us() - t0;
         json_decref(copy);
         if (rc < 0) {
             fprintf(stderr, "redact_bench: redaction failed\n");
             exit(1);
         }
     }
-    qsort(t, (size_t)l->iters, sizeof *t, cmp);
+    qsort(t, (size_t)l->iters, sizeof *t, bench_cmp_double);
     l->p50 = t[l->iters / 2];
     l->p99 = t[(size_t)(l->iters * 0.99)];
     free(t);

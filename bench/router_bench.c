@@ -6,22 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench.h"
 #include "router/router.h"
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(void)
 {
@@ -50,7 +37,7 @@ int main(void)
     double med[BATCHES];
     volatile double sink = 0;
     for (int b = 0; b < BATCHES; b++) {
-        double t0 = now_us();
+        double t0 = bench_now_us();
         for (int k = 0; k < PER; k++) {
             hr_conf_acc acc = {0};
             const char *gate = hr_route_pregate(rt, prompt, strlen(prompt), 250);
@@ -66,9 +53,9 @@ int main(void)
             sink += (gate == NULL) + (c < hr_route_threshold(rt));
             hr_conf_acc_deinit(&acc);
         }
-        med[b] = (now_us() - t0) / PER;
+        med[b] = (bench_now_us() - t0) / PER;
     }
-    qsort(med, BATCHES, sizeof med[0], cmp);
+    qsort(med, BATCHES, sizeof med[0], bench_cmp_double);
     printf("{\"routing_decision_us\": %.3f, \"tokens\": %d, \"prompt_bytes\": %zu}\n",
            med[BATCHES / 2], TOKENS, strlen(prompt));
     hr_router_free(r);
