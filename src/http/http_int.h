@@ -17,6 +17,29 @@
 #include "upstream/upstream.h"
 #include "util/buf.h"
 
+/* ---- response output (out.c) ------------------------------------------------
+ * A connection's bytes on their way to its socket: queued pieces are
+ * gathered until the end of the loop turn and sent in one system call;
+ * written ones (after whatever was queued) go at once. What the socket does
+ * not take waits in the bufferevent's output. */
+struct bufferevent;
+struct event;
+struct event_base;
+struct iovec;
+
+typedef struct hr_out {
+    struct bufferevent *bev;
+    struct event *flush; /* made active when the first piece of a turn is queued */
+    hr_buf pend;         /* pieces queued this turn */
+} hr_out;
+
+int hr__out_init(hr_out *o, struct event_base *base, struct bufferevent *bev);
+void hr__out_deinit(hr_out *o);
+void hr__out_queue(hr_out *o, const struct iovec *iov, int n);
+void hr__out_write(hr_out *o, const struct iovec *iov, int n);
+void hr__out_flush(hr_out *o);
+size_t hr__out_pending(const hr_out *o); /* bytes not yet taken by the socket */
+
 /* ---- connection layer (server.c) ------------------------------------------
  * A request lives from its first byte until its response ends or its client
  * goes away, whichever is first. After hr__http_respond or

@@ -32,7 +32,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "util/alloc.h"
@@ -42,6 +44,7 @@
 #include "util/str.h"
 
 #define MAX_HEADERS 100
+#define HEAD_LINE_MAX 256 /* status line, Content-Type, framing, Connection */
 
 typedef enum conn_state {
     C_READING, /* parsing a request */
@@ -79,6 +82,7 @@ struct hr_req {
 struct conn {
     hr_srv *srv;
     struct bufferevent *bev;
+    hr_out out;
     struct event *timer;
     http_parser parser;
     conn_state state;
@@ -229,6 +233,7 @@ static void conn_free(conn *c)
     }
     HR_DLIST_REMOVE(s->conns, c);
     event_free(c->timer);
+    hr__out_deinit(&c->out);
     bufferevent_free(c->bev);
     hr_free(c);
 }
@@ -271,25 +276,26 @@ static const char *status_text(int status)
     }
 }
 
-/* Write the status line and headers. */
-static void write_head(hr_req *r, int status, const char *ctype, const char *framing)
+/* The status line and headers as three pieces for writev: the fixed lines
+ * (formatted into buf), the handler's extra headers, the blank line. */
+static void format_head(hr_req *r, int status, const char *ctype, const char *framing,
+                        char buf[HEAD_LINE_MAX], struct iovec v[3])
 {
     hr_srv *s = r->c->srv;
     r->status = status;
     if (s->o.on_response) {
         s->o.on_response(r, status, s->ud);
     }
-    struct evbuffer *out = bufferevent_get_output(r->c->bev);
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s%s", status,
-                        status_text(status), ctype, framing,
-                        r->keep_alive ? "" : "Connection: close\r\n");
-    if (r->out_headers.len) {
-        evbuffer_add(out, r->out_headers.p, r->out_headers.len);
-    }
-    evbuffer_add(out, "\r\n", 2);
+    int n = snprintf(buf, HEAD_LINE_MAX, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s%s", status,
+                     status_text(status), ctype, framing,
+                     r->keep_alive ? "" : "Connection: close\r\n");
+    v[0] = (struct iovec){buf, n < HEAD_LINE_MAX ? (size_t)n : HEAD_LINE_MAX - 1};
+    v[1] = (struct iovec){r->out_headers.p, r->out_headers.len};
+    v[2] = (struct iovec){"\r\n", 2};
 }
 
 static void process_input(conn *c);
+static void on_write(struct bufferevent *bev, void *arg);
 
 /* The response is complete: next request, or close. */
 static void req_finish(hr_req *r)
@@ -303,9 +309,13 @@ static void req_finish(hr_req *r)
         s->o.on_done(r, true, s->ud);
     }
     req_free(r);
+    hr__out_flush(&c->out); /* the end of a response goes now, and before the next one */
     if (!keep) {
         c->state = C_CLOSING;
         bufferevent_disable(c->bev, EV_READ);
+        if (hr__out_pending(&c->out) == 0) {
+            on_write(c->bev, c); /* all sent straight: no write callback will come */
+        }
         return; /* the write callback closes once the output is flushed */
     }
     c->state = C_READING;
@@ -316,10 +326,12 @@ static void req_finish(hr_req *r)
 
 void hr__http_respond(hr_req *r, int status, const char *ctype, const char *body, size_t len)
 {
-    char framing[64];
+    char framing[64], line[HEAD_LINE_MAX];
+    struct iovec v[4];
     snprintf(framing, sizeof framing, "Content-Length: %zu\r\n", len);
-    write_head(r, status, ctype, framing);
-    evbuffer_add(bufferevent_get_output(r->c->bev), body, len);
+    format_head(r, status, ctype, framing, line, v);
+    v[3] = (struct iovec){(void *)body, len};
+    hr__out_write(&r->c->out, v, 4);
     req_finish(r);
 }
 
@@ -330,54 +342,60 @@ void hr__http_stream_start(hr_req *r, int status, const char *ctype)
     if (!r->chunked) {
         r->keep_alive = false; /* HTTP/1.0: the close ends the body */
     }
-    write_head(r, status, ctype, r->chunked ? "Transfer-Encoding: chunked\r\n" : "");
+    char line[HEAD_LINE_MAX];
+    struct iovec v[3];
+    format_head(r, status, ctype, r->chunked ? "Transfer-Encoding: chunked\r\n" : "", line, v);
+    hr__out_queue(&r->c->out, v, 3); /* with the first piece if it comes this turn */
 }
 
-/* Chunk-size lines by hand: printf was a visible share of streaming cost. */
-static void add_chunk_head(struct evbuffer *out, size_t n)
+/* Chunk-size line by hand (printf was a visible share of streaming cost);
+ * writes it at the end of buf[24], returns where it starts. */
+static char *chunk_head(char buf[24], size_t n)
 {
-    char hex[24];
-    size_t i = sizeof hex;
-    hex[--i] = '\n';
-    hex[--i] = '\r';
+    char *p = buf + 24;
+    *--p = '\n';
+    *--p = '\r';
     do {
-        hex[--i] = "0123456789abcdef"[n & 15];
+        *--p = "0123456789abcdef"[n & 15];
         n >>= 4;
     } while (n);
-    evbuffer_add(out, hex + i, sizeof hex - i);
+    return p;
 }
 
 void hr__http_stream_write(hr_req *r, const char *p, size_t n)
 {
-    struct evbuffer *out = bufferevent_get_output(r->c->bev);
     if (n == 0) {
         return;
     }
+    char hex[24];
+    char *h = chunk_head(hex, n);
+    struct iovec iov[3] = {{h, (size_t)(hex + sizeof hex - h)}, {(void *)p, n}, {"\r\n", 2}};
     if (r->chunked) {
-        add_chunk_head(out, n);
-    }
-    evbuffer_add(out, p, n);
-    if (r->chunked) {
-        evbuffer_add(out, "\r\n", 2);
+        hr__out_queue(&r->c->out, iov, 3);
+    } else {
+        hr__out_queue(&r->c->out, iov + 1, 1);
     }
 }
 
 void hr__http_sse_data(hr_req *r, const char *p, size_t n)
 {
-    struct evbuffer *out = bufferevent_get_output(r->c->bev);
+    char hex[24];
+    char *h = chunk_head(hex, n + 8);
+    struct iovec iov[4] = {{h, (size_t)(hex + sizeof hex - h)},
+                           {"data: ", 6},
+                           {(void *)p, n},
+                           {r->chunked ? "\n\n\r\n" : "\n\n", r->chunked ? 4 : 2}};
     if (r->chunked) {
-        add_chunk_head(out, n + 8);
+        hr__out_queue(&r->c->out, iov, 4);
+    } else {
+        hr__out_queue(&r->c->out, iov + 1, 3);
     }
-    evbuffer_add(out, "data: ", 6);
-    evbuffer_add(out, p, n);
-    evbuffer_add(out, r->chunked ? "\n\n\r\n" : "\n\n", r->chunked ? 4 : 2);
 }
 
 void hr__http_stream_end(hr_req *r)
 {
-    if (r->chunked) {
-        evbuffer_add(bufferevent_get_output(r->c->bev), "0\r\n\r\n", 5);
-    }
+    struct iovec end = {"0\r\n\r\n", 5};
+    hr__out_queue(&r->c->out, &end, r->chunked ? 1 : 0);
     req_finish(r);
 }
 
@@ -615,6 +633,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     struct bufferevent *bev =
         c ? bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
     struct event *timer = bev ? event_new(s->base, -1, 0, on_timer, c) : NULL;
+    if (timer && hr__out_init(&c->out, s->base, bev) != 0) {
+        event_free(timer);
+        timer = NULL;
+    }
     if (!timer) {
         hr_log(HR_LOG_ERROR, "http", "out of memory: connection refused");
         if (bev) {
