@@ -1,8 +1,11 @@
 // gateway-bench.mjs -- what hearth adds in front of a cloud upstream: the
 // same load sent to an upstream directly and through a hearth route with
 // policy cloud_only, one after the other in the same run. The upstream is
-// bench/fake-upstream.mjs, which answers at once: a model generating on the
-// same two cores would turn the comparison into a contest for CPU.
+// hearth-fake-upstream (bench/fake_upstream.c, built beside the load
+// generator), which sends canned chunks: a model generating on the same two
+// cores would turn the comparison into a contest for CPU. Its timers are
+// precise to well under a millisecond; a Node.js stand-in's were not, and
+// its jitter was as large as the differences measured.
 //
 // Two upstream profiles run: "instant" (answers at once: the load is bound
 // by CPU, the worst case for a gateway sharing the cores) and "cloud-like"
@@ -16,9 +19,10 @@
 // work. The CPU time hearth spends per request is reported beside it.
 //
 // usage: node bench/gateway-bench.mjs HEARTH LOADGEN ROUTER_BENCH MODEL
-// env:   CLIENTS ("1,16,64"), REQUESTS (per client, 20), MAX_TOKENS (16), REPS (3),
-//        PIN (0 turns pinning off)
-// Writes bench/results/gateway.json and prints a markdown table.
+// env:   CLIENTS ("1,16,64"), REQUESTS (per client, 20, raised so that a run
+//        has at least MIN_TOTAL (100) requests: a p99 of 20 is their maximum),
+//        MAX_TOKENS (16), REPS (5), PIN (0 turns pinning off)
+// Writes bench/results/gateway.json and gateway.md (the markdown table it prints).
 import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs';
@@ -36,7 +40,9 @@ const env = process.env;
 const clients = (env.CLIENTS ?? '1,16,64').split(',').map(Number);
 const requests = Number(env.REQUESTS ?? 20);
 const maxTokens = Number(env.MAX_TOKENS ?? 16);
-const reps = Number(env.REPS ?? 3);
+const reps = Number(env.REPS ?? 5);
+const minTotal = Number(env.MIN_TOTAL ?? 100);
+const perClient = (n) => Math.max(requests, Math.ceil(minTotal / n));
 const modelId = basename(model).replace(/\.gguf$/, '');
 const pin = cpuSplit();
 
@@ -48,7 +54,7 @@ function serve(args) {
 function load(port, modelName, n) {
   const argv = [...(pin ? pin.world : []), loadgen,
     '--url', `http://127.0.0.1:${port}`, '--endpoint', '/v1/chat/completions',
-    '--model', modelName, '--clients', String(n), '--requests', String(requests),
+    '--model', modelName, '--clients', String(n), '--requests', String(perClient(n)),
     '--max-tokens', String(maxTokens)];
   const out = execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 24 });
   return JSON.parse(out);
@@ -56,11 +62,11 @@ function load(port, modelName, n) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function fakeUpstream(pace) {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const argv = [...(pin ? pin.world : []), process.execPath, join(here, 'fake-upstream.mjs')];
-  const proc = spawn(argv[0], argv.slice(1),
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...pace } });
+// Start a helper built beside the load generator; resolves to { proc, port }
+// once it prints "listening PORT".
+async function helper(prefix, name, args) {
+  const argv = [...prefix, join(dirname(loadgen), name), ...args];
+  const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   while (!/listening (\d+)/.test(out)) {
     const [chunk] = await once(proc.stdout, 'data');
@@ -70,7 +76,8 @@ async function fakeUpstream(pace) {
 }
 
 async function profile(name, pace) {
-  const upstream = await fakeUpstream(pace);
+  const upstream = await helper(pin ? pin.world : [], 'hearth-fake-upstream', pace);
+  const relay = await helper(pin ? pin.gateway : [], 'hearth-relay', [String(upstream.port)]);
   const dir = mkdtempSync(join(tmpdir(), 'hearth-gw-'));
   const cfg = join(dir, 'hearth.yaml');
   writeFileSync(cfg, `upstreams:
@@ -86,32 +93,36 @@ routes:
   const rows = [];
   try {
     load(upstream.port, modelId, 4);
+    load(relay.port, modelId, 4);
     load(gateway.port, 'cloud', 4); // warm-up
     for (const n of clients) {
       const direct = [];
+      const relayed = [];
       const via = [];
       let cpu = 0;
       for (let i = 0; i < reps; i++) {
         direct.push(load(upstream.port, modelId, n));
+        relayed.push(load(relay.port, modelId, n));
         const c0 = cpuSeconds(gateway.proc.pid);
         via.push(load(gateway.port, 'cloud', n));
         cpu += cpuSeconds(gateway.proc.pid) - c0;
       }
       const pick = (runs, k, q) => median(runs.map((r) => r[k][q]));
-      const row = { upstream: name, clients: n, gateway_cpu_us: cpu * 1e6 / (reps * n * requests) };
+      const row = { upstream: name, clients: n, gateway_cpu_us: cpu * 1e6 / (reps * n * perClient(n)) };
       for (const [k, q] of [['latency_ms', 'p50'], ['latency_ms', 'p99'], ['ttft_ms', 'p50'], ['ttft_ms', 'p99']]) {
         const d = pick(direct, k, q);
         const g = pick(via, k, q);
-        row[`${k}_${q}`] = { direct: d, gateway: g, added: g - d };
+        const r = pick(relayed, k, q);
+        row[`${k}_${q}`] = { direct: d, gateway: g, added: g - d, relay: r, relay_added: r - d };
       }
-      row.failed = via.reduce((a, r) => a + r.requests_failed, 0) +
-        direct.reduce((a, r) => a + r.requests_failed, 0);
+      row.failed = [...via, ...relayed, ...direct].reduce((a, r) => a + r.requests_failed, 0);
       rows.push(row);
-      console.error(`${name} N=${n}: added latency p50 ${row.latency_ms_p50.added.toFixed(3)} ms, ` +
-        `p99 ${row.latency_ms_p99.added.toFixed(3)} ms, hearth CPU ${row.gateway_cpu_us.toFixed(0)} µs/request`);
+      console.error(`${name} N=${n}: added latency p50 ${row.latency_ms_p50.added.toFixed(3)} ms ` +
+        `(relay ${row.latency_ms_p50.relay_added.toFixed(3)}), p99 ${row.latency_ms_p99.added.toFixed(3)} ms ` +
+        `(relay ${row.latency_ms_p99.relay_added.toFixed(3)}), hearth CPU ${row.gateway_cpu_us.toFixed(0)} µs/request`);
     }
   } finally {
-    for (const s of [gateway, upstream]) {
+    for (const s of [gateway, relay, upstream]) {
       s.proc.kill('SIGTERM');
       await once(s.proc, 'exit');
     }
@@ -120,31 +131,37 @@ routes:
 }
 
 const rows = [
-  ...await profile('cloud-like', { FAKE_TTFT_MS: '20', FAKE_ITL_MS: '5' }),
-  ...await profile('instant', {}),
+  ...await profile('cloud-like', ['--ttft-ms', '20', '--itl-ms', '5']),
+  ...await profile('instant', []),
 ];
 const decision = JSON.parse(execFileSync(routerBench, { encoding: 'utf8' }));
 
 const f = (x) => x.toFixed(3);
 const lines = [
   `gateway overhead: route cloud_only (live stream) vs the upstream direct; chat, ${maxTokens} tokens, ` +
-  `${requests} requests/client, median of ${reps}; ` +
+  `${requests} requests/client (${minTotal} at N = 1), median of ${reps}; ` +
   (pin ? `hearth pinned to CPUs ${pin.gateway[2]}, load generator and upstream to ${pin.world[2]}`
     : 'not pinned (all processes share the CPUs)'),
   '',
-  '| upstream | N | latency p50 direct | via hearth | added | latency p99 direct | via hearth | added | TTFT p50 added | hearth CPU/request | failed |',
+  'Added latency is against the upstream reached directly. The relay (bench/relay.c, pinned where hearth is) ' +
+  'copies bytes with no parsing: what it adds is the cost of one more process in the path on this machine.',
+  '',
+  '| upstream | N | p50 direct | p50 added: hearth | p50 added: relay | p99 direct | p99 added: hearth | p99 added: relay | TTFT p50 added: hearth | hearth CPU/request | failed |',
   '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
 ];
 for (const r of rows) {
-  lines.push(`| ${r.upstream} | ${r.clients} | ${f(r.latency_ms_p50.direct)} ms | ${f(r.latency_ms_p50.gateway)} ms | ` +
-    `**${f(r.latency_ms_p50.added)} ms** | ${f(r.latency_ms_p99.direct)} ms | ${f(r.latency_ms_p99.gateway)} ms | ` +
-    `**${f(r.latency_ms_p99.added)} ms** | ${f(r.ttft_ms_p50.added)} ms | ${r.gateway_cpu_us.toFixed(0)} µs | ${r.failed} |`);
+  const p50 = r.latency_ms_p50;
+  const p99 = r.latency_ms_p99;
+  lines.push(`| ${r.upstream} | ${r.clients} | ${f(p50.direct)} ms | **${f(p50.added)} ms** | ` +
+    `${f(p50.relay_added)} ms | ${f(p99.direct)} ms | **${f(p99.added)} ms** | ${f(p99.relay_added)} ms | ` +
+    `${f(r.ttft_ms_p50.added)} ms | ${r.gateway_cpu_us.toFixed(0)} µs | ${r.failed} |`);
 }
 lines.push('', `routing decision (pre-gate + confidence over 32 tokens + policy): ` +
   `${decision.routing_decision_us.toFixed(2)} µs per request`);
 console.log(lines.join('\n'));
 const here = dirname(fileURLToPath(import.meta.url));
 mkdirSync(join(here, 'results'), { recursive: true });
+writeFileSync(join(here, 'results', 'gateway.md'), lines.join('\n') + '\n');
 writeFileSync(join(here, 'results', 'gateway.json'), JSON.stringify({
   date: new Date().toISOString(), model, requests_per_client: requests, max_tokens: maxTokens,
   reps, pinned: pin ? { gateway: pin.gateway[2], world: pin.world[2] } : null,
