@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import random
 import re
 import subprocess
 import sys
@@ -94,16 +95,57 @@ def route(conf, local_ok, cloud_ok, cost, t):
     return q, sum(keep) / n, c
 
 
-def choose_threshold(conf, local_ok, cloud_ok, cost):
-    """The threshold keeping the most items local with quality >= 95% of
-    cloud-only (ties: the lower cost)."""
+Z_95 = 1.6448536269514722  # one-sided 95% normal quantile
+
+
+def bar_lower_bound(conf, local_ok, cloud_ok, t):
+    """One-sided 95% lower bound of the mean of d = (the answer given at t)
+    - 0.95 x (the cloud's answer): >= 0 when the bar holds beyond these items
+    with 95% confidence. Same rule as `hearth eval`'s "with 95% confidence"."""
+    n = len(conf)
+    d = [(lo if c >= t else co) - QUALITY_BAR * co for c, lo, co in zip(conf, local_ok, cloud_ok)]
+    m = sum(d) / n
+    var = sum((x - m) ** 2 for x in d) / (n - 1) if n > 1 else 0.0
+    return m - Z_95 * math.sqrt(var / n)
+
+
+def choose_threshold(conf, local_ok, cloud_ok, cost, confident=True):
+    """The threshold keeping the most items local while holding 95% of
+    cloud-only quality: with 95% confidence (the operating rule), or on
+    these items alone (confident=False: the edge, which new items miss about
+    half the time)."""
     cloud_q = sum(cloud_ok) / len(cloud_ok)
-    best = 1.0 + 1e-9  # all to the cloud
     for t in sorted(set(conf)):
-        q, share, _ = route(conf, local_ok, cloud_ok, cost, t)
-        if q >= QUALITY_BAR * cloud_q:
+        if confident:
+            if bar_lower_bound(conf, local_ok, cloud_ok, t) >= 0:
+                return t
+        elif route(conf, local_ok, cloud_ok, cost, t)[0] >= QUALITY_BAR * cloud_q:
             return t
-    return best
+    return 1.0 + 1e-9  # all to the cloud
+
+
+def split_half_check(conf, local_ok, cloud_ok, reps=200, seed=1):
+    """How each threshold rule fares on items it was not picked on, without
+    touching test: pick on a random half of dev, apply to the other half,
+    `reps` times. Returns {rule: (share of splits holding the bar, mean
+    share kept local)}."""
+    rng = random.Random(seed)
+    n = len(conf)
+    out = {}
+    for rule in ("confident", "edge"):
+        held = kept = 0.0
+        for _ in range(reps):
+            idx = list(range(n))
+            rng.shuffle(idx)
+            a, b = idx[:n // 2], idx[n // 2:]
+            pick = lambda v, ix: [v[i] for i in ix]  # noqa: E731
+            t = choose_threshold(pick(conf, a), pick(local_ok, a), pick(cloud_ok, a), [0] * len(a),
+                                 confident=rule == "confident")
+            q, share, _ = route(pick(conf, b), pick(local_ok, b), pick(cloud_ok, b), [0] * len(b), t)
+            held += q >= QUALITY_BAR * sum(pick(cloud_ok, b)) / len(b)
+            kept += share
+        out[rule] = (held / reps, kept / reps)
+    return out
 
 
 def mean_prob(d):
@@ -124,9 +166,12 @@ def summarise(task, dev_raw, test_raw, test_cal, cal_report):
 
     dev_ok = [d["local_correct"] for d in dev_raw]
     dev_cok = [d["cloud_correct"] for d in dev_raw]
-    t_dev = choose_threshold(cal_report["dev_cal_conf"], dev_ok, dev_cok,
-                             [d["cloud_cost"] for d in dev_raw])
+    dev_cost = [d["cloud_cost"] for d in dev_raw]
+    t_dev = choose_threshold(cal_report["dev_cal_conf"], dev_ok, dev_cok, dev_cost)
+    t_edge = choose_threshold(cal_report["dev_cal_conf"], dev_ok, dev_cok, dev_cost,
+                              confident=False)
     q_cal, share_cal, c_cal = route(cal, ok, cok, cost, t_dev)
+    q_edge, share_edge, _ = route(cal, ok, cok, cost, t_edge)
     q_fix, share_fix, c_fix = route(fixed, ok, cok, cost, FIXED_RULE + 1e-12)
     # The calibrated router at the fixed rule's share: the same number of items
     # kept local, chosen by calibrated confidence instead.
@@ -147,6 +192,10 @@ def summarise(task, dev_raw, test_raw, test_cal, cal_report):
         "ece_raw": ece(raw, ok), "ece_calibrated": ece(cal, ok),
         "auroc_mean_prob": auroc(fixed, ok), "ece_mean_prob": ece(fixed, ok),
         "threshold_from_dev": t_dev,
+        "edge_rule": {"threshold": t_edge, "share_local": share_edge,
+                      "quality_vs_cloud": q_edge / cloud_q if cloud_q else 0},
+        "dev_split_half": {k: {"held_bar": h, "mean_share_local": m} for k, (h, m) in
+                           split_half_check(cal_report["dev_cal_conf"], dev_ok, dev_cok).items()},
         "calibrated": {"quality": q_cal, "quality_vs_cloud": q_cal / cloud_q if cloud_q else 0,
                        "share_local": share_cal, "cost": c_cal,
                        "cost_saved": 1 - c_cal / all_cloud if all_cloud else 0},
@@ -252,9 +301,11 @@ def markdown(results):
         "",
         f"Local: `{os.path.basename(LOCAL)}`; cloud: `{os.path.basename(CLOUD)}` served by a "
         "second hearth process. Calibration fitted on dev, figures on test. The operating "
-        f"threshold is the one that keeps >= {QUALITY_BAR:.0%} of cloud-only quality on dev, "
-        "applied to test. Fixed rule: local when the mean token probability > 0.85. Cloud "
-        f"prices: ${PRICE_IN:.2f} / ${PRICE_OUT:.2f} per 1M input / output tokens.",
+        "threshold is the lowest one on dev whose quality keeps "
+        f">= {QUALITY_BAR:.0%} of cloud-only quality with 95% confidence (one-sided normal bound "
+        "on the per-item paired difference), applied to test. Fixed rule: local when the mean "
+        f"token probability > 0.85. Cloud prices: ${PRICE_IN:.2f} / ${PRICE_OUT:.2f} per 1M "
+        "input / output tokens.",
         "",
         "| task | n | local acc | cloud acc | AUROC raw → cal | ECE raw → cal | kept local "
         "| quality vs cloud | cost saved | fixed rule: kept local | quality vs cloud "
@@ -275,6 +326,17 @@ def markdown(results):
         lines.append(f"- **{s['task']}**: " + ", ".join(
             f"{k} {pct(v['local'])} / {pct(v['cloud'])} (n={v['n']})"
             for k, v in s["by_difficulty"].items()) + "  (local / cloud)")
+    lines += ["", "The edge rule instead (the lowest dev threshold whose dev quality alone holds the "
+              "bar), on test; and both rules picked on a random half of dev and applied to the "
+              "other half, 200 times (no test items involved):", ""]
+    for s in results:
+        e, h = s["edge_rule"], s["dev_split_half"]
+        lines.append(f"- {s['task']}: edge rule on test: threshold {e['threshold']:.3f}, "
+                     f"{pct(e['share_local'])} local at {pct(e['quality_vs_cloud'])} of cloud "
+                     f"quality; dev halves: the bar held in {pct(h['confident']['held_bar'])} "
+                     f"of splits with the 95%-confidence rule ({pct(h['confident']['mean_share_local'])} "
+                     f"local on average), {pct(h['edge']['held_bar'])} with the edge rule "
+                     f"({pct(h['edge']['mean_share_local'])})")
     lines += ["", "Targets (test split; kept local counts only where the quality bar holds):", ""]
     lines += [f"- {t}" for t in targets(results)]
     lines += ["", "Deferral curves: `<task>.deferral.svg`; per-task reports: "

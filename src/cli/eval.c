@@ -152,6 +152,28 @@ static void at_threshold(const hr_eval_item *it, size_t n, double t, double *qua
     *cost = c;
 }
 
+/* The one-sided 95% lower bound of the mean of d = (the answer given at t)
+ * - 0.95 x (the cloud's answer), 1 right and 0 wrong, over the items. The
+ * cheapest threshold whose point estimate holds the bar sits at the edge,
+ * so on new items it falls below about half the time; a bound >= 0 says
+ * the bar holds for the population the items come from, at 95% confidence
+ * (normal approximation to the paired difference). */
+#define Z_95 1.6448536269514722
+
+static double bar_lower_bound(const hr_eval_item *it, size_t n, double t)
+{
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool esc = it[i].confidence < t || t >= 1.0;
+        double d = (esc ? it[i].cloud_ok : it[i].local_ok) - 0.95 * it[i].cloud_ok;
+        sum += d;
+        sq += d * d;
+    }
+    double m = sum / (double)n;
+    double var = n > 1 ? (sq - (double)n * m * m) / (double)(n - 1) : 0.0;
+    return m - Z_95 * sqrt(var > 0 ? var / (double)n : 0.0);
+}
+
 void hr__eval_summarize(const hr_eval_item *it, size_t n, double threshold, bool have_cloud,
                         hr_eval_summary *s)
 {
@@ -180,14 +202,21 @@ void hr__eval_summarize(const hr_eval_item *it, size_t n, double threshold, bool
         s->curve_t[k] = t;
         at_threshold(it, n, t, &s->curve_q[k], &s->curve_share[k], &s->curve_cost[k]);
     }
-    /* The cheapest threshold keeping 95% of all-cloud quality. */
-    s->best_t = -1;
+    /* The cheapest threshold keeping 95% of all-cloud quality: on these
+     * items, and with 95% confidence. */
+    s->best_t = s->safe_t = -1;
     for (int k = 0; have_cloud && k < HR_EVAL_CURVE; k++) {
         if (s->curve_q[k] >= 0.95 * s->cloud_acc &&
             (s->best_t < 0 || s->curve_cost[k] < s->best_cost)) {
             s->best_t = s->curve_t[k];
             s->best_cost = s->curve_cost[k];
             s->best_q = s->curve_q[k];
+        }
+        if (bar_lower_bound(it, n, s->curve_t[k]) >= 0 &&
+            (s->safe_t < 0 || s->curve_cost[k] < s->safe_cost)) {
+            s->safe_t = s->curve_t[k];
+            s->safe_cost = s->curve_cost[k];
+            s->safe_q = s->curve_q[k];
         }
     }
 }
@@ -216,5 +245,11 @@ void hr__eval_print(const hr_eval_summary *s)
                "cost %.6f)\n", s->best_t, 100 * s->best_q, s->best_cost);
     } else {
         printf("no threshold keeps 95%% of all-cloud quality\n");
+    }
+    if (s->safe_t >= 0) {
+        printf("cheapest threshold keeping >= 95%% of all-cloud quality with 95%% confidence: %.2f "
+               "(quality %.1f%%, cost %.6f)\n", s->safe_t, 100 * s->safe_q, s->safe_cost);
+    } else {
+        printf("no threshold keeps 95%% of all-cloud quality with 95%% confidence\n");
     }
 }

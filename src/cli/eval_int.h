@@ -28,7 +28,8 @@ typedef struct hr_eval_summary {
     double threshold, quality, share, cost, all_cloud_cost;
     double curve_t[HR_EVAL_CURVE], curve_q[HR_EVAL_CURVE], curve_share[HR_EVAL_CURVE];
     double curve_cost[HR_EVAL_CURVE];
-    double best_t, best_q, best_cost;
+    double best_t, best_q, best_cost; /* cheapest holding 95% on these items; t < 0: none */
+    double safe_t, safe_q, safe_cost; /* the same with 95% confidence (eval.c); t < 0: none */
 } hr_eval_summary;
 
 bool hr__eval_grade(const char *grader, const char *answer, const char *expected);

@@ -268,13 +268,18 @@ static json_t *doubles(const double *v, size_t n)
 static int write_report(const char *path, const hr_eval_summary *s)
 {
     json_t *r = json_pack(
-        "{s:I, s:f, s:f, s:f, s:f, s:b, s:{s:f, s:f, s:f, s:f, s:f}, s:o, s:{s:o, s:o, s:o, s:o}}",
+        "{s:I, s:f, s:f, s:f, s:f, s:b, s:{s:f, s:f, s:f, s:f, s:f}, s:o, s:o, "
+        "s:{s:o, s:o, s:o, s:o}}",
         "n", (json_int_t)s->n, "local_accuracy", s->local_acc, "cloud_accuracy", s->cloud_acc,
         "auroc", s->auroc, "ece", s->ece, "have_cloud", s->have_cloud, "at_threshold",
         "threshold", s->threshold, "quality", s->quality, "escalated", s->share, "cost", s->cost,
         "all_cloud_cost", s->all_cloud_cost, "best",
         s->best_t >= 0 ? json_pack("{s:f, s:f, s:f}", "threshold", s->best_t, "quality",
                                    s->best_q, "cost", s->best_cost)
+                       : json_null(),
+        "best_confident",
+        s->safe_t >= 0 ? json_pack("{s:f, s:f, s:f}", "threshold", s->safe_t, "quality",
+                                   s->safe_q, "cost", s->safe_cost)
                        : json_null(),
         "curve", "threshold", doubles(s->curve_t, HR_EVAL_CURVE), "quality",
         doubles(s->curve_q, HR_EVAL_CURVE), "escalated", doubles(s->curve_share, HR_EVAL_CURVE),

@@ -112,6 +112,25 @@ def test_eval_report_matches_details(tmp_path):
     cost = sum(d["cloud_cost"] for d in details if d["confidence"] < t)
     assert abs(report["at_threshold"]["cost"] - cost) < 1e-12
     assert all(d["cloud_cost"] > 0 for d in details)
+    # The cheapest grid threshold holding 95% of cloud quality with 95%
+    # confidence, recomputed: a one-sided normal bound on the per-item
+    # difference (answer given) - 0.95 x (cloud answer).
+    def bound(t):
+        d = [(x["cloud_correct"] if x["confidence"] < t or t >= 1 else x["local_correct"])
+             - 0.95 * x["cloud_correct"] for x in details]
+        m = sum(d) / len(d)
+        var = sum((v - m) ** 2 for v in d) / (len(d) - 1)
+        return m - 1.6448536269514722 * math.sqrt(var / len(d))
+
+    def cost_at(t):
+        return sum(x["cloud_cost"] for x in details if x["confidence"] < t or t >= 1)
+    want = None
+    for k in range(21):
+        if bound(k / 20) >= 0 and (want is None or cost_at(k / 20) < cost_at(want)):
+            want = k / 20
+    got = report["best_confident"]
+    assert (got is None and want is None) or abs(got["threshold"] - want) < 1e-9
+    assert "with 95% confidence" in r.stdout
     svg = ET.parse(str(plot)).getroot()
     assert svg.tag.endswith("svg") and any(e.tag.endswith("polyline") for e in svg.iter())
     assert "| threshold | escalated | quality | cost (USD) |" in r.stdout
