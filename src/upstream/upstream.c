@@ -41,6 +41,7 @@ struct hr_upstreams {
     CURL *spare[32]; /* reset easy handles: cheaper than a fresh init per call */
     int n_spare;
     long max_conns;  /* idle connections kept: what the upstreams may have in flight */
+    bool in_curl;    /* inside curl_multi_socket_action: curl may not be re-entered */
 };
 
 struct hr_upstream_call {
@@ -88,7 +89,9 @@ static void on_socket_event(evutil_socket_t fd, short kind, void *arg)
     hr_upstreams *s = arg;
     int action = (kind & EV_READ ? CURL_CSELECT_IN : 0) | (kind & EV_WRITE ? CURL_CSELECT_OUT : 0);
     int running = 0;
+    s->in_curl = true;
     curl_multi_socket_action(s->multi, fd, action, &running);
+    s->in_curl = false;
     check_multi_info(s);
 }
 
@@ -96,8 +99,27 @@ static void on_curl_timer(evutil_socket_t fd, short kind, void *arg)
 {
     hr_upstreams *s = arg;
     int running = 0;
+    s->in_curl = true;
     curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    s->in_curl = false;
     check_multi_info(s);
+}
+
+/* A new transfer is sent at once rather than on the next loop turn: when a
+ * burst of requests arrives together, each goes upstream as soon as it is
+ * parsed instead of after all of them. Finished transfers are left to the
+ * timer, so no handler runs inside the caller's own call. */
+static void kick(hr_upstreams *s)
+{
+    if (s->in_curl) {
+        return; /* called from a curl callback: the 0 ms timer curl set does it */
+    }
+    int running = 0;
+    s->in_curl = true;
+    curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    s->in_curl = false;
+    struct timeval now = {0, 0};
+    evtimer_add(s->timer, &now); /* completions, and curl's own next timeout */
 }
 
 static int sock_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *sockp)
@@ -684,6 +706,7 @@ static int start_try(hr_upstream_call *c)
         curl_multi_add_handle(c->u->set->multi, c->easy) != CURLM_OK) {
         return HR_ENOMEM;
     }
+    kick(c->u->set);
     return 0;
 }
 
