@@ -8,7 +8,7 @@
 //
 // For every N in CLIENTS and every rep, the two servers take turns, so drift
 // in machine load hits both alike; each figure is the median over reps.
-// Writes bench/results/latest.json and prints a markdown table.
+// Writes bench/results/latest.json and latest.md (the markdown table it prints).
 import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -157,6 +157,7 @@ console.log(lines.join('\n'));
 
 const here = dirname(fileURLToPath(import.meta.url));
 mkdirSync(join(here, 'results'), { recursive: true });
+writeFileSync(join(here, 'results', 'latest.md'), lines.join('\n') + '\n');
 writeFileSync(join(here, 'results', 'latest.json'), JSON.stringify({
   date: new Date().toISOString(), model, threads, slots, ctx, max_tokens: maxTokens,
   requests_per_client: requests, reps, peak_rss_mib: rss, results,
