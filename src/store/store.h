@@ -133,7 +133,9 @@ typedef struct hr_audit_opts {
  * NULL. */
 int hr_audit_open(hr_audit **out, const hr_audit_opts *o, char *err, size_t errlen);
 
-/* Queue a copy of r for the writer; never waits for the disk. A full queue
+/* Queue a copy of r for the writer; never waits for the disk. The writer
+ * gathers records for up to 5 ms (or until 128 wait) and commits them in one
+ * transaction; hr_audit_flush and close cut that short. A full queue
  * still succeeds: the record goes to an overflow list (counted as deferred)
  * that the writer drains in order after the queue. Returns 0, HR_EINVAL (a
  * NULL argument, too many PII entries, a time or cost out of range, PII
