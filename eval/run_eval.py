@@ -239,7 +239,9 @@ def run_task(hearth, task, cfg, work):
     s = summarise(task, dev_raw, read_jsonl(out["raw"]), read_jsonl(out["cal"]),
                   {"dev_cal_conf": [d["confidence"] for d in read_jsonl(out["dev"] + ".cal")]})
     s["by_difficulty"] = by_difficulty(read_jsonl(test), read_jsonl(out["raw"]))
-    s["calibrate_output"] = cal_out.strip().splitlines()
+    # Paths relative to the checkout, so that one elsewhere writes the same bytes.
+    root = os.path.dirname(HERE) + os.sep
+    s["calibrate_output"] = cal_out.replace(root, "").strip().splitlines()
     hr = json.load(open(os.path.join(RESULTS, f"{task}.report.json")))
     # hearth's own report and this recomputation must agree.
     for a, b in (("auroc", "auroc_calibrated"), ("ece", "ece_calibrated")):
