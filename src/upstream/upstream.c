@@ -50,6 +50,7 @@ struct hr_upstream_call {
     CURL *easy;
     struct curl_slist *headers;
     hr_buf url, body, resp, sse;
+    hr_buf evdata; /* the event being delivered: kept, not allocated per event */
     hr_up_stream_state st;
     bool stream, delivered, got_byte, consumer_stopped, is_probe;
     int tries;
@@ -409,6 +410,7 @@ static void call_free(hr_upstream_call *c)
     hr_buf_deinit(&c->body);
     hr_buf_deinit(&c->resp);
     hr_buf_deinit(&c->sse);
+    hr_buf_deinit(&c->evdata);
     if (c->retry_timer) {
         event_free(c->retry_timer);
     }
@@ -487,10 +489,9 @@ static bool drain_sse(hr_upstream_call *c)
             return true;
         }
         *end = '\0';
-        hr_buf data = {0};
-        const char *event = parse_event(p, &data);
-        bool go = deliver(c, event, &data);
-        hr_buf_deinit(&data);
+        hr_buf_reset(&c->evdata);
+        const char *event = parse_event(p, &c->evdata);
+        bool go = deliver(c, event, &c->evdata);
         hr_buf_consume(&c->sse, (size_t)(end - p) + 2);
         if (!go) {
             return false;
