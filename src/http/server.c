@@ -22,6 +22,7 @@
 #include "http/http_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -32,7 +33,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <errno.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>

@@ -240,7 +240,8 @@ int hr_audit_log(hr_audit *a, const hr_audit_record *r)
         a->st.deferred++;
     }
     a->n_in++;
-    bool wake = !a->paused && (a->writer_waiting || (a->lingering && a->count >= LINGER_BATCH));
+    bool enough = a->count >= LINGER_BATCH || a->count == a->cap;
+    bool wake = !a->paused && (a->writer_waiting || (a->lingering && enough));
     pthread_mutex_unlock(&a->mu);
     if (wake) {
         pthread_cond_signal(&a->wake); /* after unlock: the writer does not wake into a held mutex */
@@ -382,7 +383,7 @@ static void wait_for_work(hr_audit *a, int64_t next_prune)
     }
     int64_t until = mono_ms() + LINGER_MS;
     while (!a->stop && !a->paused && !a->flushing && a->count > 0 && a->count < LINGER_BATCH &&
-           mono_ms() < until) {
+           a->count < a->cap && mono_ms() < until) {
         a->lingering = true;
         timed_wait(&a->wake, &a->mu, until);
         a->lingering = false;

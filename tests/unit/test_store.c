@@ -616,6 +616,29 @@ static void test_overflow(void **state)
                                     "WHERE request_id = 'req-' || (id - 1)"), 150);
 }
 
+/* Without hr_audit_flush the writer still commits: after gathering for a
+ * few ms, or at once when the ring is full. */
+static void test_commits_without_flush(void **state)
+{
+    fx *f = *state;
+    for (size_t cap = 0; cap <= 8; cap += 8) { /* the default ring, then one of 8 */
+        hr_audit_opts o = {.path = f->db, .key_env = KEY_ENV, .queue_capacity = cap};
+        hr_audit *a = open_log(&o);
+        int64_t t0 = now_ms();
+        log_range(a, (int)cap * 2, 8, 0);
+        hr_audit_stats st;
+        do {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+            hr_audit_stats_get(a, &st);
+        } while (st.written < 8 && now_ms() - t0 < 5000);
+        assert_int_equal(st.written, 8);
+        assert_true(now_ms() - t0 < 1000);
+        hr_audit_close(a);
+    }
+    expect_intact(f->db, 16, 0);
+}
+
 typedef struct logger_arg {
     hr_audit *a;
     int base;
@@ -1110,6 +1133,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_periodic_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commits_without_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_loggers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_9, setup, teardown),
