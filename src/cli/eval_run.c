@@ -131,7 +131,7 @@ static void cloud_done(void *ud, hr_upstream_reason r, json_t *resp, const char 
 
 static int answer_cloud(cloud_ctx *cc, int64_t max_tokens, hr_eval_item *it)
 {
-    static const hr_upstream_handler h = {NULL, cloud_done, NULL};
+    static const hr_upstream_handler h = {.on_done = cloud_done};
     json_t *req = json_pack("{s:[{s:s, s:s}], s:I, s:i}", "messages", "role", "user", "content",
                             it->prompt, "max_tokens", (json_int_t)max_tokens, "temperature", 0);
     cc->it = it;

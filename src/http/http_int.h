@@ -109,6 +109,11 @@ void hr__http_respond(hr_req *r, int status, const char *content_type, const cha
 void hr__http_stream_start(hr_req *r, int status, const char *content_type);
 void hr__http_stream_write(hr_req *r, const char *p, size_t n);
 void hr__http_stream_end(hr_req *r);
+/* The stream's last bytes go out now; the request stays until
+ * hr__http_stream_end, which then only finishes it. For a caller that
+ * knows the answer is whole while still inside work (an upstream transfer)
+ * that must not start the next request. */
+void hr__http_stream_close(hr_req *r);
 /* One server-sent event, "data: " p "\n\n", as a single chunk. */
 void hr__http_sse_data(hr_req *r, const char *p, size_t n);
 

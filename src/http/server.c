@@ -70,6 +70,7 @@ struct hr_req {
     bool streaming;
     bool keep_alive;
     bool chunked; /* stream with chunked encoding (HTTP/1.1 clients) */
+    bool body_sent; /* the stream's last byte is out; only the bookkeeping is left */
     bool http_minor_1; /* the client speaks HTTP/1.1 */
     hr_req_close_cb on_close;
     void *on_close_ud;
@@ -305,11 +306,13 @@ static void req_finish(hr_req *r)
     bool keep = r->keep_alive;
     s->n_active -= c->state == C_HANDLING ? 1 : 0;
     c->req = NULL;
+    /* The end of a response goes now, before the bookkeeping (audit,
+     * metrics) that the client need not wait for, and before the next one. */
+    hr__out_flush(&c->out);
     if (s->o.on_done && c->state == C_HANDLING) {
         s->o.on_done(r, true, s->ud);
     }
     req_free(r);
-    hr__out_flush(&c->out); /* the end of a response goes now, and before the next one */
     if (!keep) {
         c->state = C_CLOSING;
         bufferevent_disable(c->bev, EV_READ);
@@ -392,10 +395,20 @@ void hr__http_sse_data(hr_req *r, const char *p, size_t n)
     }
 }
 
-void hr__http_stream_end(hr_req *r)
+void hr__http_stream_close(hr_req *r)
 {
+    if (r->body_sent) {
+        return;
+    }
     struct iovec end = {"0\r\n\r\n", 5};
     hr__out_queue(&r->c->out, &end, r->chunked ? 1 : 0);
+    hr__out_flush(&r->c->out);
+    r->body_sent = true;
+}
+
+void hr__http_stream_end(hr_req *r)
+{
+    hr__http_stream_close(r);
     req_finish(r);
 }
 

@@ -52,7 +52,7 @@ struct hr_upstream_call {
     hr_buf url, body, resp, sse;
     hr_buf evdata; /* the event being delivered: kept, not allocated per event */
     hr_up_stream_state st;
-    bool stream, delivered, got_byte, consumer_stopped, is_probe;
+    bool stream, delivered, got_byte, consumer_stopped, is_probe, ended;
     int tries;
     long status;
     double t_start, retry_after_ms;
@@ -455,6 +455,9 @@ static const char *parse_event(char *p, hr_buf *data)
 /* Pass one event on; false when the consumer stopped or it is malformed. */
 static bool deliver(hr_upstream_call *c, const char *event, hr_buf *data)
 {
+    if (c->ended) {
+        return true; /* past the end marker: nothing more is the answer's */
+    }
     if (c->h.on_raw && c->u->kind == HR_UP_KIND_OPENAI && data->p &&
         strstr(data->p, "\"finish_reason\":null")) {
         /* The pass-through fast path: no parse, no re-serialisation. */
@@ -474,6 +477,12 @@ static bool deliver(hr_upstream_call *c, const char *event, hr_buf *data)
         c->delivered = true;
         c->consumer_stopped = c->h.on_chunk && !c->h.on_chunk(c->ud, chunk);
         json_decref(chunk);
+    }
+    if (c->st.done && !c->ended && !c->consumer_stopped) {
+        c->ended = true;
+        if (c->h.on_end) {
+            c->h.on_end(c->ud);
+        }
     }
     return !c->consumer_stopped;
 }
@@ -587,6 +596,9 @@ static hr_upstream_reason classify(hr_upstream_call *c, CURLcode res, const char
         *msg = c->fb_reason == HR_UP_MALFORMED ? "malformed stream" : "no first byte in time";
         return c->fb_reason;
     }
+    if (c->ended) {
+        return HR_UP_OK; /* the answer was whole: a break in the framing after it loses nothing */
+    }
     if (res == CURLE_OPERATION_TIMEDOUT) {
         *msg = "timed out";
         return HR_UP_TIMEOUT;
@@ -677,6 +689,7 @@ static int start_try(hr_upstream_call *c)
     c->got_byte = false;
     c->retry_after_ms = -1;
     c->fb_reason = HR_UP_OK;
+    c->ended = false;
     hr_buf_reset(&c->resp);
     hr_buf_reset(&c->sse);
     memset(&c->st, 0, sizeof c->st);

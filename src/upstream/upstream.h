@@ -82,6 +82,12 @@ typedef struct hr_upstream_handler {
      * ("finish_reason":null) comes here as its raw JSON text instead, unparsed.
      * Return false to cancel. */
     bool (*on_raw)(void *ud, const char *data, size_t n);
+    /* Optional, streamed calls: the stream's end marker came, so the answer
+     * is whole; on_done (HR_UP_OK) follows once the transfer is over. It
+     * runs inside the transfer: a consumer may finish its reply here, so
+     * that the client does not wait for the transport's own wind-down, but
+     * must not start or cancel upstream calls. */
+    void (*on_end)(void *ud);
 } hr_upstream_handler;
 
 /* Send an OpenAI chat request (its "model" is replaced by the upstream's

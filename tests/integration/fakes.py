@@ -36,7 +36,9 @@ def _serve(handler):
 
 class FaultProxy:
     """mode: 'pass', 'delay', 'http500', 'http429', 'reset', 'truncate',
-    'malformed', 'tag' (rewrite each answer's model to 'cloud-model')."""
+    'malformed', 'tag' (rewrite each answer's model to 'cloud-model'),
+    'linger' (a stream's whole answer, then delay_s before the connection is
+    reset instead of closed)."""
 
     def __init__(self, target_port):
         self.target = target_port
@@ -102,6 +104,12 @@ class FaultProxy:
             h.end_headers()
             h.wfile.write(data)
             h.close_connection = True
+            if mode == "linger":
+                h.wfile.flush()
+                time.sleep(self.delay_s)
+                h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                        b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                h.connection.close()
         else:
             self._send(h, status, data)
 

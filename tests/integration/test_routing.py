@@ -267,6 +267,28 @@ def test_live_cloud_stream(stack):
     assert b'"type":"upstream_error"' in raw
 
 
+@pytest.mark.parametrize("route", ["cloud", "live"])
+def test_stream_ends_at_the_end_marker(stack, route):
+    """The client's stream ends when the upstream's [DONE] arrives, not when
+    the upstream's connection does; a reset after [DONE] loses nothing."""
+    import time
+    gw, proxy, _ = stack
+    proxy.mode, proxy.delay_s = "linger", 2.5
+    before = metric(gw, "hearth_degraded_total", "malformed")
+    t0 = time.monotonic()
+    try:
+        status, hdrs, raw = chat(gw, route, stream=True)
+    finally:
+        elapsed = time.monotonic() - t0
+        proxy.mode, proxy.delay_s = "pass", 3.0
+    assert status == 200 and hdrs["x-hearth-route"] == "cloud"
+    assert elapsed < 1.5, elapsed
+    assert raw.endswith(b"data: [DONE]\n\n") and b"upstream_error" not in raw
+    assert sse_events(raw)[-1]["hearth"]["degraded"] is False
+    time.sleep(2.5)  # the reset has come and gone
+    assert metric(gw, "hearth_degraded_total", "malformed") == before
+
+
 def test_local_overloaded_goes_to_cloud(tmp_path):
     """One slot and a queue of one: requests beyond them go to the cloud
     (local_first allows it) instead of getting 503."""
