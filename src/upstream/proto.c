@@ -42,7 +42,7 @@ static int url_join(hr_buf *url, const char *base, const char *path)
 static json_t *openai_body(const hr_upstream *u, json_t *req, bool stream)
 {
     static const char *local_only[] = {"top_k", "min_p", "repeat_penalty", "ignore_eos"};
-    json_t *b = json_deep_copy(req);
+    json_t *b = json_copy(req); /* only top-level members change: the rest is shared */
     if (!b) {
         return NULL;
     }
@@ -132,8 +132,7 @@ static json_t *anthropic_body(const hr_upstream *u, json_t *req, bool stream)
     return b;
 }
 
-int hr__up_build(const hr_upstream *u, json_t *req, bool stream, hr_buf *url, hr_buf *body,
-                 struct curl_slist **headers)
+int hr__up_body(const hr_upstream *u, json_t *req, bool stream, hr_buf *body)
 {
     bool anth = u->kind == HR_UP_KIND_ANTHROPIC;
     json_t *b = anth ? anthropic_body(u, req, stream) : openai_body(u, req, stream);
@@ -141,21 +140,34 @@ int hr__up_build(const hr_upstream *u, json_t *req, bool stream, hr_buf *url, hr
     json_decref(b);
     int rc = s ? hr_buf_append_str(body, s) : HR_ENOMEM;
     hr_free(s); /* jansson allocates through hr_malloc */
-    rc = rc ? rc : url_join(url, u->base_url, anth ? "/messages" : "/chat/completions");
-    rc = rc ? rc : add_header(headers, "%s", "Content-Type: application/json");
-    rc = rc ? rc : add_header(headers, "%s", "Expect:"); /* no 100-continue round trip */
+    return rc;
+}
+
+static int headers(const hr_upstream *u, bool stream, struct curl_slist **h)
+{
+    bool anth = u->kind == HR_UP_KIND_ANTHROPIC;
+    int rc = add_header(h, "%s", "Content-Type: application/json");
+    rc = rc ? rc : add_header(h, "%s", "Expect:"); /* no 100-continue round trip */
     if (stream) {
-        rc = rc ? rc : add_header(headers, "%s", "Accept: text/event-stream");
+        rc = rc ? rc : add_header(h, "%s", "Accept: text/event-stream");
     }
     if (anth) {
-        rc = rc ? rc : add_header(headers, "anthropic-version: %s", ANTHROPIC_VERSION);
+        rc = rc ? rc : add_header(h, "anthropic-version: %s", ANTHROPIC_VERSION);
         if (u->api_key) {
-            rc = rc ? rc : add_header(headers, "x-api-key: %s", u->api_key);
+            rc = rc ? rc : add_header(h, "x-api-key: %s", u->api_key);
         }
     } else if (u->api_key) {
-        rc = rc ? rc : add_header(headers, "Authorization: Bearer %s", u->api_key);
+        rc = rc ? rc : add_header(h, "Authorization: Bearer %s", u->api_key);
     }
     return rc;
+}
+
+int hr__up_prepare(hr_upstream *u)
+{
+    bool anth = u->kind == HR_UP_KIND_ANTHROPIC;
+    int rc = url_join(&u->url, u->base_url, anth ? "/messages" : "/chat/completions");
+    rc = rc ? rc : headers(u, false, &u->headers[0]);
+    return rc ? rc : headers(u, true, &u->headers[1]);
 }
 
 static const char *finish_from_anthropic(const char *stop)

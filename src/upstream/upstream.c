@@ -38,8 +38,6 @@ struct hr_upstreams {
     hr_upstream *list;
     hr_upstream_call *calls;
     uint64_t rng;
-    CURL *spare[32]; /* reset easy handles: cheaper than a fresh init per call */
-    int n_spare;
     long max_conns;  /* idle connections kept: what the upstreams may have in flight */
     bool in_curl;    /* inside curl_multi_socket_action: curl may not be re-entered */
 };
@@ -48,8 +46,7 @@ struct hr_upstream_call {
     hr_upstream *u;
     hr_upstream_call *prev, *next;
     CURL *easy;
-    struct curl_slist *headers;
-    hr_buf url, body, resp, sse;
+    hr_buf body, resp, sse;
     hr_buf evdata; /* the event being delivered: kept, not allocated per event */
     hr_up_stream_state st;
     bool stream, delivered, got_byte, consumer_stopped, is_probe, ended;
@@ -195,8 +192,18 @@ int hr_upstreams_new(hr_upstreams **out, struct event_base *base)
 
 static void upstream_free(hr_upstream *u)
 {
+    while (u->n_spare) {
+        curl_easy_cleanup(u->spare[--u->n_spare]);
+    }
+    for (int i = 0; i < 2; i++) {
+        for (struct curl_slist *h = u->headers[i]; h; h = h->next) {
+            memset(h->data, 0, strlen(h->data)); /* keys do not linger in freed memory */
+        }
+        curl_slist_free_all(u->headers[i]);
+    }
+    hr_buf_deinit(&u->url);
     if (u->api_key) {
-        memset(u->api_key, 0, strlen(u->api_key)); /* keys do not linger in freed memory */
+        memset(u->api_key, 0, strlen(u->api_key));
     }
     hr_free(u->name);
     hr_free(u->base_url);
@@ -219,9 +226,6 @@ void hr_upstreams_free(hr_upstreams *s)
         hr_upstream *u = s->list;
         s->list = u->next;
         upstream_free(u);
-    }
-    while (s->n_spare) {
-        curl_easy_cleanup(s->spare[--s->n_spare]);
     }
     if (s->multi) {
         curl_multi_cleanup(s->multi);
@@ -279,6 +283,7 @@ int hr_upstream_add(hr_upstreams *s, const hr_upstream_opts *o, char *err, size_
         u->base_url = dup_or_null(o->base_url, &oom);
         u->model = dup_or_null(o->model, &oom);
         u->api_key = dup_or_null(o->api_key, &oom);
+        oom = oom || hr__up_prepare(u) < 0;
     }
     if (oom) {
         if (u) {
@@ -379,12 +384,11 @@ static void breaker_record(hr_upstream *u, bool ok, bool probe)
 
 static void detach_easy(hr_upstream_call *c)
 {
-    hr_upstreams *s = c->u->set;
+    hr_upstream *u = c->u;
     if (c->easy) {
-        curl_multi_remove_handle(s->multi, c->easy);
-        if (s->n_spare < (int)(sizeof s->spare / sizeof s->spare[0])) {
-            curl_easy_reset(c->easy);
-            s->spare[s->n_spare++] = c->easy;
+        curl_multi_remove_handle(u->set->multi, c->easy);
+        if (u->n_spare < (int)(sizeof u->spare / sizeof u->spare[0])) {
+            u->spare[u->n_spare++] = c->easy; /* kept as set up: the next call sets its own */
         } else {
             curl_easy_cleanup(c->easy);
         }
@@ -405,8 +409,6 @@ static void call_free(hr_upstream_call *c)
     if (c->is_probe) {
         c->u->probe_in_flight = false;
     }
-    curl_slist_free_all(c->headers);
-    hr_buf_deinit(&c->url);
     hr_buf_deinit(&c->body);
     hr_buf_deinit(&c->resp);
     hr_buf_deinit(&c->sse);
@@ -680,6 +682,26 @@ static void on_first_byte_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* An easy handle with what every call to u shares. Handles are kept per
+ * upstream and reused as they are: a reset and a fresh set-up per call were
+ * a visible share of the gateway's CPU time per request. */
+static CURL *new_easy(hr_upstream *u)
+{
+    CURL *e = curl_easy_init();
+    if (e && curl_easy_setopt(e, CURLOPT_URL, u->url.p) != CURLE_OK) {
+        curl_easy_cleanup(e);
+        return NULL;
+    }
+    if (e) {
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)u->o.connect_timeout_ms);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_PROXY, ""); /* a stray http_proxy must not reroute keys */
+    }
+    return e;
+}
+
 static int start_try(hr_upstream_call *c)
 {
     const hr_upstream_opts *o = &c->u->o;
@@ -693,24 +715,18 @@ static int start_try(hr_upstream_call *c)
     hr_buf_reset(&c->resp);
     hr_buf_reset(&c->sse);
     memset(&c->st, 0, sizeof c->st);
-    hr_upstreams *s = c->u->set;
-    c->easy = s->n_spare ? s->spare[--s->n_spare] : curl_easy_init();
+    hr_upstream *u = c->u;
+    c->easy = u->n_spare ? u->spare[--u->n_spare] : new_easy(u);
     if (!c->easy || left <= 0) {
         return HR_ENOMEM;
     }
-    curl_easy_setopt(c->easy, CURLOPT_URL, c->url.p);
-    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, u->headers[c->stream]);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body.p);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body.len);
-    curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
-    curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
     curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)left);
-    curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->easy, CURLOPT_PROXY, ""); /* a stray http_proxy must not reroute keys */
     if (!c->fb_timer) {
         c->fb_timer = evtimer_new(c->u->set->base, on_first_byte_timer, c);
     }
@@ -751,7 +767,7 @@ int hr_upstream_chat(hr_upstream *u, json_t *req, bool stream, const hr_upstream
     c->t_start = now_ms();
     u->in_flight++;
     HR_DLIST_PUSH(u->set->calls, c);
-    int rc = hr__up_build(u, req, stream, &c->url, &c->body, &c->headers);
+    int rc = hr__up_body(u, req, stream, &c->body);
     if (rc == 0) {
         rc = start_try(c);
     }

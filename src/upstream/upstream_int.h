@@ -27,6 +27,10 @@ struct hr_upstream {
     breaker_state breaker;
     double open_until_ms;
     bool probe_in_flight;
+    hr_buf url;                     /* the endpoint, and the request headers */
+    struct curl_slist *headers[2];  /* (auth included) without / with stream: */
+    CURL *spare[16];                /* built once, as are idle easy handles */
+    int n_spare;                    /* set up for this upstream */
 };
 
 /* Per-call state of a streamed answer being translated (Anthropic). */
@@ -37,9 +41,10 @@ typedef struct hr_up_stream_state {
     bool done;                /* the protocol's end marker was seen */
 } hr_up_stream_state;
 
-/* Build the HTTP request: URL, headers (auth included) and JSON body. */
-int hr__up_build(const hr_upstream *u, json_t *req, bool stream, hr_buf *url, hr_buf *body,
-                 struct curl_slist **headers);
+/* Fill u->url and u->headers, once per upstream. */
+int hr__up_prepare(hr_upstream *u);
+/* The JSON body of one request. */
+int hr__up_body(const hr_upstream *u, json_t *req, bool stream, hr_buf *body);
 
 /* A non-streamed answer as an OpenAI chat.completion (new reference), or
  * NULL when it is not one. */
