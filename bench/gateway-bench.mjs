@@ -20,7 +20,10 @@
 //
 // usage: node bench/gateway-bench.mjs HEARTH LOADGEN ROUTER_BENCH MODEL
 // env:   CLIENTS ("1,16,64"), REQUESTS (per client, 20, raised so that a run
-//        has at least MIN_TOTAL (100) requests: a p99 of 20 is their maximum),
+//        has at least MIN_TOTAL requests: a p99 of 20 is their maximum),
+//        MIN_TOTAL (100 for the cloud-like upstream; 6400 for the instant one,
+//        whose runs take well under a second: with 1,280 requests its p99 at
+//        64 clients swung by more than a millisecond from run to run),
 //        MAX_TOKENS (16), REPS (5), PIN (0 turns pinning off)
 // Writes bench/results/gateway.json and gateway.md (the markdown table it prints).
 import { spawn, execFileSync } from 'node:child_process';
@@ -41,8 +44,8 @@ const clients = (env.CLIENTS ?? '1,16,64').split(',').map(Number);
 const requests = Number(env.REQUESTS ?? 20);
 const maxTokens = Number(env.MAX_TOKENS ?? 16);
 const reps = Number(env.REPS ?? 5);
-const minTotal = Number(env.MIN_TOTAL ?? 100);
-const perClient = (n) => Math.max(requests, Math.ceil(minTotal / n));
+const minTotal = (dflt) => Number(env.MIN_TOTAL ?? dflt);
+const perClient = (n, min) => Math.max(requests, Math.ceil(min / n));
 const modelId = basename(model).replace(/\.gguf$/, '');
 const pin = cpuSplit();
 
@@ -51,10 +54,10 @@ function serve(args) {
   return serveHearth(hearthBin, model, ['--audit-db', audit, ...args], pin ? pin.gateway : []);
 }
 
-function load(port, modelName, n) {
+function load(port, modelName, n, min = 0) {
   const argv = [...(pin ? pin.world : []), loadgen,
     '--url', `http://127.0.0.1:${port}`, '--endpoint', '/v1/chat/completions',
-    '--model', modelName, '--clients', String(n), '--requests', String(perClient(n)),
+    '--model', modelName, '--clients', String(n), '--requests', String(perClient(n, min)),
     '--max-tokens', String(maxTokens)];
   const out = execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 24 });
   return JSON.parse(out);
@@ -75,7 +78,7 @@ async function helper(prefix, name, args) {
   return { proc, port: Number(out.match(/listening (\d+)/)[1]) };
 }
 
-async function profile(name, pace) {
+async function profile(name, pace, min) {
   const upstream = await helper(pin ? pin.world : [], 'hearth-fake-upstream', pace);
   const relay = await helper(pin ? pin.gateway : [], 'hearth-relay', [String(upstream.port)]);
   const dir = mkdtempSync(join(tmpdir(), 'hearth-gw-'));
@@ -101,14 +104,15 @@ routes:
       const via = [];
       let cpu = 0;
       for (let i = 0; i < reps; i++) {
-        direct.push(load(upstream.port, modelId, n));
-        relayed.push(load(relay.port, modelId, n));
+        direct.push(load(upstream.port, modelId, n, min));
+        relayed.push(load(relay.port, modelId, n, min));
         const c0 = cpuSeconds(gateway.proc.pid);
-        via.push(load(gateway.port, 'cloud', n));
+        via.push(load(gateway.port, 'cloud', n, min));
         cpu += cpuSeconds(gateway.proc.pid) - c0;
       }
       const pick = (runs, k, q) => median(runs.map((r) => r[k][q]));
-      const row = { upstream: name, clients: n, gateway_cpu_us: cpu * 1e6 / (reps * n * perClient(n)) };
+      const total = n * perClient(n, min);
+      const row = { upstream: name, clients: n, requests: total, gateway_cpu_us: cpu * 1e6 / (reps * total) };
       for (const [k, q] of [['latency_ms', 'p50'], ['latency_ms', 'p99'], ['ttft_ms', 'p50'], ['ttft_ms', 'p99']]) {
         const d = pick(direct, k, q);
         const g = pick(via, k, q);
@@ -131,28 +135,28 @@ routes:
 }
 
 const rows = [
-  ...await profile('cloud-like', ['--ttft-ms', '20', '--itl-ms', '5']),
-  ...await profile('instant', []),
+  ...await profile('cloud-like', ['--ttft-ms', '20', '--itl-ms', '5'], minTotal(100)),
+  ...await profile('instant', [], minTotal(6400)),
 ];
 const decision = JSON.parse(execFileSync(routerBench, { encoding: 'utf8' }));
 
 const f = (x) => x.toFixed(3);
 const lines = [
   `gateway overhead: route cloud_only (live stream) vs the upstream direct; chat, ${maxTokens} tokens, ` +
-  `${requests} requests/client (${minTotal} at N = 1), median of ${reps}; ` +
+  `requests per run in the table (${requests} per client at least), median of ${reps} runs; ` +
   (pin ? `hearth pinned to CPUs ${pin.gateway[2]}, load generator and upstream to ${pin.world[2]}`
     : 'not pinned (all processes share the CPUs)'),
   '',
   'Added latency is against the upstream reached directly. The relay (bench/relay.c, pinned where hearth is) ' +
   'copies bytes with no parsing: what it adds is the cost of one more process in the path on this machine.',
   '',
-  '| upstream | N | p50 direct | p50 added: hearth | p50 added: relay | p99 direct | p99 added: hearth | p99 added: relay | TTFT p50 added: hearth | hearth CPU/request | failed |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| upstream | N | requests/run | p50 direct | p50 added: hearth | p50 added: relay | p99 direct | p99 added: hearth | p99 added: relay | TTFT p50 added: hearth | hearth CPU/request | failed |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
 ];
 for (const r of rows) {
   const p50 = r.latency_ms_p50;
   const p99 = r.latency_ms_p99;
-  lines.push(`| ${r.upstream} | ${r.clients} | ${f(p50.direct)} ms | **${f(p50.added)} ms** | ` +
+  lines.push(`| ${r.upstream} | ${r.clients} | ${r.requests} | ${f(p50.direct)} ms | **${f(p50.added)} ms** | ` +
     `${f(p50.relay_added)} ms | ${f(p99.direct)} ms | **${f(p99.added)} ms** | ${f(p99.relay_added)} ms | ` +
     `${f(r.ttft_ms_p50.added)} ms | ${r.gateway_cpu_us.toFixed(0)} µs | ${r.failed} |`);
 }
