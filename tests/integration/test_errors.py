@@ -191,6 +191,23 @@ def test_api_keys(tmp_path):
         for key in ("first-key", "second-key"):
             assert s.json("POST", COMP, body, {"Authorization": "Bearer " + key})[0] == 200
         assert s.request("GET", "/health")[0] == 200  # health stays open for probes
+        # Headers that arrive a few bytes at a time, one with an empty value
+        # before the key, are put together whole.
+        body = json.dumps(body).encode()
+        req = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Empty:\r\n"
+               b"Content-Type: application/json\r\nAuthoriz" b"ation: Bearer second-key\r\n"
+               b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(0, len(req), 5):
+            c.sendall(req[i:i + 5])
+            time.sleep(0.002)
+        status, _, raw = split_response(read_to_eof(c))
+        c.close()
+        assert status == 200, raw
+        many = b"".join(b"X-H%d: v\r\n" % i for i in range(101))
+        out = raw_exchange(s.port, b"GET /health HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+        assert split_response(out)[0] == 431
     finally:
         rc, err = s.stop()
         assert rc == 0
