@@ -3,7 +3,7 @@
 // reading a process's CPU time.
 import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 
 // Start `hearth serve MODEL --port 0 ARGS...` (under the command PREFIX, such
@@ -41,9 +41,24 @@ export function cpuSplit() {
   return { world: ['taskset', '-c', list(0, half)], gateway: ['taskset', '-c', list(half, n)] };
 }
 
-// User + system CPU seconds a running process has used so far (Linux).
+// CPU seconds a running process's threads have used so far (Linux): the
+// scheduler's own nanosecond count per thread. The utime/stime ticks of
+// /proc/PID/stat are sampled at the timer tick and charged a process that
+// runs briefly after each wake-up about a third more than perf's task-clock
+// measured (1.2 ms against 0.93 ms per request at one paced client); they
+// are the fallback.
 export function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ ticks
+  try {
+    let ns = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      } catch { /* a thread that has just ended */ }
+    }
+    return ns / 1e9;
+  } catch {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ ticks
+  }
 }
