@@ -38,26 +38,11 @@ struct hr_upstreams {
     hr_upstream *list;
     hr_upstream_call *calls;
     uint64_t rng;
+    hr_upstream_call *ended; /* calls past their end marker, consumer not yet told */
     long max_conns;  /* idle connections kept: what the upstreams may have in flight */
     bool in_curl;    /* inside curl_multi_socket_action: curl may not be re-entered */
 };
 
-struct hr_upstream_call {
-    hr_upstream *u;
-    hr_upstream_call *prev, *next;
-    CURL *easy;
-    hr_buf body, resp, sse;
-    hr_buf evdata; /* the event being delivered: kept, not allocated per event */
-    hr_up_stream_state st;
-    bool stream, delivered, got_byte, consumer_stopped, is_probe, ended;
-    int tries;
-    long status;
-    double t_start, retry_after_ms;
-    struct event *retry_timer, *fb_timer;
-    hr_upstream_reason fb_reason; /* set when the first-byte timer fired */
-    hr_upstream_handler h;
-    void *ud;
-};
 
 static double now_ms(void)
 {
@@ -81,6 +66,7 @@ typedef struct sock_info {
 } sock_info;
 
 static void check_multi_info(hr_upstreams *s);
+static void settle_ended(hr_upstreams *s);
 
 static void on_socket_event(evutil_socket_t fd, short kind, void *arg)
 {
@@ -90,6 +76,7 @@ static void on_socket_event(evutil_socket_t fd, short kind, void *arg)
     s->in_curl = true;
     curl_multi_socket_action(s->multi, fd, action, &running);
     s->in_curl = false;
+    settle_ended(s);
     check_multi_info(s);
 }
 
@@ -100,6 +87,7 @@ static void on_curl_timer(evutil_socket_t fd, short kind, void *arg)
     s->in_curl = true;
     curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     s->in_curl = false;
+    settle_ended(s);
     check_multi_info(s);
 }
 
@@ -401,6 +389,13 @@ static void detach_easy(hr_upstream_call *c)
 
 static void call_free(hr_upstream_call *c)
 {
+    hr_upstream_call **pp = &c->u->set->ended;
+    while (*pp && *pp != c) {
+        pp = &(*pp)->ended_next;
+    }
+    if (*pp) {
+        *pp = c->ended_next;
+    }
     detach_easy(c);
     HR_DLIST_REMOVE(c->u->set->calls, c);
     if (c->u->in_flight) {
@@ -434,115 +429,32 @@ static void finish(hr_upstream_call *c, hr_upstream_reason r, json_t *resp, cons
     }
 }
 
-/* One SSE event's text (NUL-terminated, modified in place) into its event
- * name and joined data lines. */
-static const char *parse_event(char *p, hr_buf *data)
+void hr__up_ended(hr_upstream_call *c)
 {
-    const char *event = NULL;
-    for (char *line = p, *nl; line && *line; line = nl ? nl + 1 : NULL) {
-        nl = strchr(line, '\n');
-        if (nl) {
-            *nl = '\0';
-        }
-        if (strncmp(line, "event:", 6) == 0) {
-            event = line + 6 + (line[6] == ' ');
-        } else if (strncmp(line, "data:", 5) == 0) {
-            hr_buf_append_str(data, data->len ? "\n" : "");
-            hr_buf_append_str(data, line + 5 + (line[5] == ' '));
-        }
-    }
-    return event;
+    hr_upstreams *s = c->u->set;
+    c->ended_next = s->ended;
+    s->ended = c;
 }
 
-/* Pass one event on; false when the consumer stopped or it is malformed. */
-static bool deliver(hr_upstream_call *c, const char *event, hr_buf *data)
+/* A streamed answer is whole at its end marker: the consumer hears so as
+ * soon as curl has returned, not when the transfer is over. An upstream
+ * that holds its connection open after the marker would otherwise hold
+ * the client's connection too (its next request waits behind this one).
+ * The call itself lives on, silent, until curl is done with it. */
+static void settle_ended(hr_upstreams *s)
 {
-    if (c->ended) {
-        return true; /* past the end marker: nothing more is the answer's */
-    }
-    if (c->h.on_raw && c->u->kind == HR_UP_KIND_OPENAI && data->p &&
-        strstr(data->p, "\"finish_reason\":null")) {
-        /* The pass-through fast path: no parse, no re-serialisation. */
-        c->delivered = true;
-        c->consumer_stopped = !c->h.on_raw(c->ud, data->p, data->len);
-        return !c->consumer_stopped;
-    }
-    json_t *chunk = NULL;
-    int rc = data->p || event ? hr__up_stream_event(c->u, &c->st, event, data->p ? data->p : "",
-                                                    &chunk)
-                              : 0;
-    if (rc < 0) {
-        c->fb_reason = HR_UP_MALFORMED;
-        return false;
-    }
-    if (chunk) {
-        c->delivered = true;
-        c->consumer_stopped = c->h.on_chunk && !c->h.on_chunk(c->ud, chunk);
-        json_decref(chunk);
-    }
-    if (c->st.done && !c->ended && !c->consumer_stopped) {
-        c->ended = true;
-        if (c->h.on_end) {
-            c->h.on_end(c->ud);
+    while (s->ended) {
+        hr_upstream_call *c = s->ended;
+        s->ended = c->ended_next;
+        c->settled = true;
+        breaker_record(c->u, true, c->is_probe);
+        c->is_probe = false;
+        hr_upstream_handler h = c->h;
+        memset(&c->h, 0, sizeof c->h);
+        if (h.on_done) {
+            h.on_done(c->ud, HR_UP_OK, NULL, NULL);
         }
     }
-    return !c->consumer_stopped;
-}
-
-/* Split buffered SSE text into events and pass each on (NOTES 3). Returns
- * false when the consumer stopped or the stream is malformed. */
-static bool drain_sse(hr_upstream_call *c)
-{
-    for (;;) {
-        char *p = c->sse.p;
-        char *end = p ? strstr(p, "\n\n") : NULL;
-        if (!end) {
-            return true;
-        }
-        *end = '\0';
-        hr_buf_reset(&c->evdata);
-        const char *event = parse_event(p, &c->evdata);
-        bool go = deliver(c, event, &c->evdata);
-        hr_buf_consume(&c->sse, (size_t)(end - p) + 2);
-        if (!go) {
-            return false;
-        }
-    }
-}
-
-static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
-{
-    hr_upstream_call *c = ud;
-    size_t n = size * nmemb;
-    c->got_byte = true;
-    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
-    if (!c->stream || c->status != 200) {
-        return hr_buf_append(&c->resp, p, n) == 0 && c->resp.len < (64u << 20) ? n : 0;
-    }
-    /* SSE lines may end in CRLF: normalise so events split on "\n\n". */
-    size_t start = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n || p[i] == '\r') {
-            if (hr_buf_append(&c->sse, p + start, i - start) < 0) {
-                return 0;
-            }
-            start = i + 1;
-        }
-    }
-    return drain_sse(c) ? n : 0;
-}
-
-static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
-{
-    hr_upstream_call *c = ud;
-    size_t n = size * nmemb;
-    c->got_byte = true;
-    if (n > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
-        char *end = NULL;
-        double secs = strtod(p + 12, &end);
-        c->retry_after_ms = end != p + 12 && secs >= 0 ? secs * 1000.0 : -1;
-    }
-    return n;
 }
 
 static int start_try(hr_upstream_call *c);
@@ -631,8 +543,8 @@ static hr_upstream_reason classify(hr_upstream_call *c, CURLcode res, const char
 static void transfer_done(hr_upstream_call *c, CURLcode res)
 {
     detach_easy(c);
-    if (c->consumer_stopped) {
-        call_free(c); /* the consumer asked for no more callbacks */
+    if (c->consumer_stopped || c->settled) {
+        call_free(c); /* the consumer asked for, or has had, its last callback */
         return;
     }
     const char *msg = NULL;
@@ -693,8 +605,8 @@ static CURL *new_easy(hr_upstream *u)
         return NULL;
     }
     if (e) {
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, hr__up_on_write);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, hr__up_on_header);
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)u->o.connect_timeout_ms);
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_PROXY, ""); /* a stray http_proxy must not reroute keys */

@@ -75,7 +75,9 @@ typedef struct hr_upstream_handler {
      * false to cancel the call (no on_done follows). */
     bool (*on_chunk)(void *ud, json_t *chunk);
     /* The end. reason HR_UP_OK: for a non-streamed call `response` is the
-     * chat.completion (borrowed). Otherwise `msg` says what went wrong. */
+     * chat.completion (borrowed); a streamed call is over at its end marker,
+     * even while the upstream's connection is still winding down. Otherwise
+     * `msg` says what went wrong. */
     void (*on_done)(void *ud, hr_upstream_reason reason, json_t *response, const char *msg);
     /* Optional, for consumers that pass chunks through untouched: an
      * OpenAI-compatible upstream's chunk that is plainly not the last one
@@ -83,10 +85,10 @@ typedef struct hr_upstream_handler {
      * Return false to cancel. */
     bool (*on_raw)(void *ud, const char *data, size_t n);
     /* Optional, streamed calls: the stream's end marker came, so the answer
-     * is whole; on_done (HR_UP_OK) follows once the transfer is over. It
-     * runs inside the transfer: a consumer may finish its reply here, so
-     * that the client does not wait for the transport's own wind-down, but
-     * must not start or cancel upstream calls. */
+     * is whole; on_done (HR_UP_OK) follows once curl has returned. It runs
+     * inside curl's callback: a consumer may send the end of its reply here,
+     * so that the client does not wait for curl's own wind-down, but must
+     * not start or cancel upstream calls. */
     void (*on_end)(void *ud);
 } hr_upstream_handler;
 

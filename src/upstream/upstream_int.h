@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* upstream_int.h -- shared by src/upstream's files: the handles, and the
- * per-protocol request/response mapping (proto.c) used by the transport
- * (upstream.c). Loop thread only. */
+/* upstream_int.h -- shared by src/upstream's files: the handles, the
+ * per-protocol request/response mapping (proto.c) and the reading of a
+ * call's response (stream.c), used by the transport (upstream.c). Loop
+ * thread only. */
 #ifndef HR_UPSTREAM_UPSTREAM_INT_H
 #define HR_UPSTREAM_UPSTREAM_INT_H
 
@@ -10,6 +11,8 @@
 #include <curl/curl.h>
 
 #include "util/buf.h"
+
+struct event;
 
 #define HR_UP_KIND_OPENAI 0
 #define HR_UP_KIND_ANTHROPIC 1
@@ -40,6 +43,34 @@ typedef struct hr_up_stream_state {
     int64_t in_tokens, out_tokens;
     bool done;                /* the protocol's end marker was seen */
 } hr_up_stream_state;
+
+/* One call: its tries, its response so far, its consumer. */
+struct hr_upstream_call {
+    hr_upstream *u;
+    hr_upstream_call *prev, *next;
+    CURL *easy;
+    hr_buf body, resp, sse;
+    hr_buf evdata; /* the event being delivered: kept, not allocated per event */
+    hr_up_stream_state st;
+    bool stream, delivered, got_byte, consumer_stopped, is_probe;
+    bool ended;    /* the end marker came: nothing after it is the answer's */
+    bool settled;  /* ended, and the consumer was told (on_done) */
+    hr_upstream_call *ended_next; /* on the set's list of ended, unsettled calls */
+    int tries;
+    long status;
+    double t_start, retry_after_ms;
+    struct event *retry_timer, *fb_timer;
+    hr_upstream_reason fb_reason; /* set when the first-byte timer fired */
+    hr_upstream_handler h;
+    void *ud;
+};
+
+/* curl's write and header callbacks for a call (stream.c). */
+size_t hr__up_on_write(char *p, size_t size, size_t nmemb, void *ud);
+size_t hr__up_on_header(char *p, size_t size, size_t nmemb, void *ud);
+/* The call's end marker came (upstream.c): its consumer is told once curl
+ * has returned. */
+void hr__up_ended(hr_upstream_call *c);
 
 /* Fill u->url and u->headers, once per upstream. */
 int hr__up_prepare(hr_upstream *u);

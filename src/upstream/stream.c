@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* stream.c -- a call's response bytes as curl hands them over: a streamed
+ * answer's SSE text split into events and passed to the consumer, up to the
+ * protocol's end marker; anything else kept whole for upstream.c.
+ * Loop thread only, inside curl's callbacks. */
+#include "upstream/upstream_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* One SSE event's text (NUL-terminated, modified in place) into its event
+ * name and joined data lines. */
+static const char *parse_event(char *p, hr_buf *data)
+{
+    const char *event = NULL;
+    for (char *line = p, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl) {
+            *nl = '\0';
+        }
+        if (strncmp(line, "event:", 6) == 0) {
+            event = line + 6 + (line[6] == ' ');
+        } else if (strncmp(line, "data:", 5) == 0) {
+            hr_buf_append_str(data, data->len ? "\n" : "");
+            hr_buf_append_str(data, line + 5 + (line[5] == ' '));
+        }
+    }
+    return event;
+}
+
+/* Pass one event on; false when the consumer stopped or it is malformed. */
+static bool deliver(hr_upstream_call *c, const char *event, hr_buf *data)
+{
+    if (c->ended) {
+        return true; /* past the end marker: nothing more is the answer's */
+    }
+    if (c->h.on_raw && c->u->kind == HR_UP_KIND_OPENAI && data->p &&
+        strstr(data->p, "\"finish_reason\":null")) {
+        /* The pass-through fast path: no parse, no re-serialisation. */
+        c->delivered = true;
+        c->consumer_stopped = !c->h.on_raw(c->ud, data->p, data->len);
+        return !c->consumer_stopped;
+    }
+    json_t *chunk = NULL;
+    int rc = data->p || event ? hr__up_stream_event(c->u, &c->st, event, data->p ? data->p : "",
+                                                    &chunk)
+                              : 0;
+    if (rc < 0) {
+        c->fb_reason = HR_UP_MALFORMED;
+        return false;
+    }
+    if (chunk) {
+        c->delivered = true;
+        c->consumer_stopped = c->h.on_chunk && !c->h.on_chunk(c->ud, chunk);
+        json_decref(chunk);
+    }
+    if (c->st.done && !c->ended && !c->consumer_stopped) {
+        c->ended = true;
+        if (c->h.on_end) {
+            c->h.on_end(c->ud);
+        }
+        hr__up_ended(c);
+    }
+    return !c->consumer_stopped;
+}
+
+/* Split buffered SSE text into events and pass each on (upstream.c NOTES 3). Returns
+ * false when the consumer stopped or the stream is malformed. */
+static bool drain_sse(hr_upstream_call *c)
+{
+    for (;;) {
+        char *p = c->sse.p;
+        char *end = p ? strstr(p, "\n\n") : NULL;
+        if (!end) {
+            return true;
+        }
+        *end = '\0';
+        hr_buf_reset(&c->evdata);
+        const char *event = parse_event(p, &c->evdata);
+        bool go = deliver(c, event, &c->evdata);
+        hr_buf_consume(&c->sse, (size_t)(end - p) + 2);
+        if (!go) {
+            return false;
+        }
+    }
+}
+
+size_t hr__up_on_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+    hr_upstream_call *c = ud;
+    size_t n = size * nmemb;
+    c->got_byte = true;
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
+    if (!c->stream || c->status != 200) {
+        return hr_buf_append(&c->resp, p, n) == 0 && c->resp.len < (64u << 20) ? n : 0;
+    }
+    /* SSE lines may end in CRLF: normalise so events split on "\n\n". */
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || p[i] == '\r') {
+            if (hr_buf_append(&c->sse, p + start, i - start) < 0) {
+                return 0;
+            }
+            start = i + 1;
+        }
+    }
+    return drain_sse(c) ? n : 0;
+}
+
+size_t hr__up_on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    hr_upstream_call *c = ud;
+    size_t n = size * nmemb;
+    c->got_byte = true;
+    if (n > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
+        char *end = NULL;
+        double secs = strtod(p + 12, &end);
+        c->retry_after_ms = end != p + 12 && secs >= 0 ? secs * 1000.0 : -1;
+    }
+    return n;
+}
