@@ -42,11 +42,9 @@ export function cpuSplit() {
 }
 
 // CPU seconds a running process's threads have used so far (Linux): the
-// scheduler's own nanosecond count per thread. The utime/stime ticks of
-// /proc/PID/stat are sampled at the timer tick and charged a process that
-// runs briefly after each wake-up about a third more than perf's task-clock
-// measured (1.2 ms against 0.93 ms per request at one paced client); they
-// are the fallback.
+// scheduler's own nanosecond count per thread. The utime/stime of
+// /proc/PID/stat count whole timer ticks (10 ms here), coarse for a run of
+// a few seconds that is mostly short wake-ups; they are the fallback.
 export function cpuSeconds(pid) {
   try {
     let ns = 0;
