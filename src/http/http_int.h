@@ -101,6 +101,10 @@ int hr__req_status(const hr_req *r);
 /* Add a response header (before the response starts). */
 int hr__req_add_header(hr_req *r, const char *name, const char *value);
 void hr__req_on_close(hr_req *r, hr_req_close_cb cb, void *ud);
+/* Bytes of the response the client's socket has not taken yet (it reads
+ * slower than they come), and a callback for when they have all gone. */
+size_t hr__req_backlog(const hr_req *r);
+void hr__req_on_drain(hr_req *r, hr_req_close_cb cb, void *ud);
 
 /* A complete response; the request is finished. */
 void hr__http_respond(hr_req *r, int status, const char *content_type, const char *body,

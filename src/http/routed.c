@@ -239,9 +239,30 @@ static void send_chunk(hr_req *r, json_t *chunk)
     }
 }
 
+/* A live cloud stream goes at the client's pace: past this much that its
+ * socket has not taken, the upstream call pauses until all of it has gone,
+ * so a client that stops reading does not make hearth hold the answer. */
+#define CLOUD_BACKLOG_MAX (1u << 20)
+
+static void on_client_drain(hr_req *r, void *ud)
+{
+    hr_rreq *rr = ud;
+    if (rr->call) {
+        hr_upstream_resume(rr->call);
+    }
+}
+
+static void keep_pace(hr_rreq *rr)
+{
+    if (rr->call && hr__req_backlog(rr->req) > CLOUD_BACKLOG_MAX) {
+        hr_upstream_pause(rr->call);
+    }
+}
+
 static void cloud_stream_start(hr_rreq *rr)
 {
     rr->cloud_started = true;
+    hr__req_on_drain(rr->req, on_client_drain, rr);
     rr->route = "cloud";
     add_route_headers(rr);
     hr__req_add_header(rr->req, "Cache-Control", "no-cache");
@@ -279,6 +300,7 @@ static bool up_chunk(void *ud, json_t *chunk)
         cloud_stream_start(rr);
     }
     send_cloud_chunk(rr, chunk);
+    keep_pace(rr);
     return true;
 }
 
@@ -400,6 +422,7 @@ static bool up_raw(void *ud, const char *data, size_t n)
         cloud_stream_start(rr);
     }
     hr__http_sse_data(rr->req, data, n);
+    keep_pace(rr);
     return true;
 }
 

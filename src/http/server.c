@@ -78,6 +78,8 @@ struct hr_req {
     bool http_minor_1; /* the client speaks HTTP/1.1 */
     hr_req_close_cb on_close;
     void *on_close_ud;
+    hr_req_close_cb on_drain;
+    void *on_drain_ud;
     const char *label;
     int status;   /* of the response, once it started */
     const char *key_id; /* the id of the API key it came with, or NULL */
@@ -212,6 +214,17 @@ void hr__req_on_close(hr_req *r, hr_req_close_cb cb, void *ud)
 {
     r->on_close = cb;
     r->on_close_ud = ud;
+}
+
+void hr__req_on_drain(hr_req *r, hr_req_close_cb cb, void *ud)
+{
+    r->on_drain = cb;
+    r->on_drain_ud = ud;
+}
+
+size_t hr__req_backlog(const hr_req *r)
+{
+    return evbuffer_get_length(bufferevent_get_output(r->c->bev));
 }
 
 /* ---- connections ------------------------------------------------------------ */
@@ -609,6 +622,10 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
+    if (c->state == C_HANDLING && c->req && c->req->on_drain) {
+        c->req->on_drain(c->req, c->req->on_drain_ud);
+        return;
+    }
     if (c->state == C_CLOSING) {
         c->state = C_LINGER;
         shutdown(bufferevent_getfd(bev), SHUT_WR);

@@ -65,9 +65,10 @@ static bool deliver(hr_upstream_call *c, const char *event, hr_buf *data)
     return !c->consumer_stopped;
 }
 
-/* Split buffered SSE text into events and pass each on (upstream.c NOTES 3). Returns
- * false when the consumer stopped or the stream is malformed. */
-static bool drain_sse(hr_upstream_call *c)
+/* Split buffered SSE text into events and pass each on (upstream.c NOTES 3)
+ * until the consumer pauses. Returns false when it stopped or the stream is
+ * malformed. */
+bool hr__up_drain(hr_upstream_call *c)
 {
     for (;;) {
         char *p = c->sse.p;
@@ -83,6 +84,9 @@ static bool drain_sse(hr_upstream_call *c)
         if (!go) {
             return false;
         }
+        if (c->paused) {
+            return true; /* the rest waits for hr_upstream_resume */
+        }
     }
 }
 
@@ -95,6 +99,12 @@ size_t hr__up_on_write(char *p, size_t size, size_t nmemb, void *ud)
     if (!c->stream || c->status != 200) {
         return hr_buf_append(&c->resp, p, n) == 0 && c->resp.len < (64u << 20) ? n : 0;
     }
+    if (c->consumer_stopped || c->fb_reason != HR_UP_OK) {
+        return 0; /* it failed while paused */
+    }
+    if (c->paused) {
+        return CURL_WRITEFUNC_PAUSE; /* curl keeps these bytes and stops reading */
+    }
     /* SSE lines may end in CRLF: normalise so events split on "\n\n". */
     size_t start = 0;
     for (size_t i = 0; i <= n; i++) {
@@ -105,7 +115,7 @@ size_t hr__up_on_write(char *p, size_t size, size_t nmemb, void *ud)
             start = i + 1;
         }
     }
-    return drain_sse(c) ? n : 0;
+    return hr__up_drain(c) ? n : 0;
 }
 
 size_t hr__up_on_header(char *p, size_t size, size_t nmemb, void *ud)

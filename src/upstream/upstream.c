@@ -699,3 +699,30 @@ void hr_upstream_cancel(hr_upstream_call *c)
         call_free(c);
     }
 }
+
+void hr_upstream_pause(hr_upstream_call *c)
+{
+    if (c && c->stream && !c->ended) {
+        c->paused = true;
+    }
+}
+
+void hr_upstream_resume(hr_upstream_call *c)
+{
+    if (!c || !c->paused) {
+        return;
+    }
+    c->paused = false;
+    hr_upstreams *s = c->u->set;
+    bool ok = hr__up_drain(c); /* what was read before the pause */
+    if (ok && c->paused) {
+        return;
+    }
+    if (c->easy) {
+        s->in_curl = true;
+        curl_easy_pause(c->easy, CURLPAUSE_CONT); /* may deliver what curl held */
+        s->in_curl = false;
+    }
+    struct timeval now = {0, 0};
+    evtimer_add(s->timer, &now); /* an end or a failure in there is handled from the timer */
+}

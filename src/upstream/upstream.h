@@ -102,4 +102,12 @@ int hr_upstream_chat(hr_upstream *u, json_t *req, bool stream, const hr_upstream
 /* Stop a call; no callback follows. Not from inside that call's callbacks. */
 void hr_upstream_cancel(hr_upstream_call *c);
 
+/* Backpressure for a streamed call whose consumer cannot keep up (its
+ * client reads slowly): pause stops passing chunks on and, from the next
+ * bytes curl reads, stops reading the upstream, whose sends then block.
+ * Pause may be called from on_chunk/on_raw; resume not from inside the
+ * call's callbacks. Timeouts keep running while paused. */
+void hr_upstream_pause(hr_upstream_call *c);
+void hr_upstream_resume(hr_upstream_call *c);
+
 #endif

@@ -53,6 +53,7 @@ struct hr_upstream_call {
     hr_buf evdata; /* the event being delivered: kept, not allocated per event */
     hr_up_stream_state st;
     bool stream, delivered, got_byte, consumer_stopped, is_probe;
+    bool paused;   /* the consumer is not taking chunks (hr_upstream_pause) */
     bool ended;    /* the end marker came: nothing after it is the answer's */
     bool settled;  /* ended, and the consumer was told (on_done) */
     hr_upstream_call *ended_next; /* on the set's list of ended, unsettled calls */
@@ -68,6 +69,9 @@ struct hr_upstream_call {
 /* curl's write and header callbacks for a call (stream.c). */
 size_t hr__up_on_write(char *p, size_t size, size_t nmemb, void *ud);
 size_t hr__up_on_header(char *p, size_t size, size_t nmemb, void *ud);
+/* Pass the whole events read so far on, until the consumer pauses; false
+ * when it stopped or the stream is malformed. */
+bool hr__up_drain(hr_upstream_call *c);
 /* The call's end marker came (upstream.c): its consumer is told once curl
  * has returned. */
 void hr__up_ended(hr_upstream_call *c);

@@ -2,6 +2,8 @@
 #   FaultProxy  forwards to a real upstream (another hearth serve) and can
 #               delay, fail with 500 or 429 + Retry-After, reset the
 #               connection, truncate or garble the stream, or tag chunks.
+#   BigStream   an OpenAI-compatible upstream that streams a large answer
+#               as fast as its socket takes it, counting what it sent.
 #   FakeAnthropic  speaks Anthropic's Messages API (request shape, x-api-key,
 #               anthropic-version, the streaming event types) from the public
 #               reference, so the adapter is checked both ways.
@@ -273,3 +275,48 @@ class CapturingEcho:
         h.wfile.write(b"data: [DONE]\n\n")
         h.wfile.flush()
         h.close_connection = True
+
+
+class BigStream:
+    """Streams `chunks` chunks of `size` characters each ("a", "b", ... in
+    turn, so a lost or reordered chunk shows), then a finish chunk and
+    [DONE]; `sent` is how many content bytes its socket has taken so far."""
+
+    def __init__(self, chunks, size):
+        self.chunks, self.size, self.sent = chunks, size, 0
+        big = self
+
+        class Handler(_Handler):
+            def do_POST(self):
+                self.body()
+                big.answer(self)
+
+        self.server = _serve(Handler)
+        self.port = self.server.server_address[1]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def text(self):
+        return "".join(chr(97 + i % 26) * self.size for i in range(self.chunks))
+
+    def answer(self, h):
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        compact = dict(separators=(",", ":"))
+        for i in range(self.chunks + 1):
+            last = i == self.chunks
+            ch = {"id": "chatcmpl-big", "object": "chat.completion.chunk", "created": 0,
+                  "model": "big", "choices": [{"index": 0,
+                  "delta": {} if last else {"content": chr(97 + i % 26) * self.size},
+                  "finish_reason": "stop" if last else None}]}
+            h.wfile.write(b"data: " + json.dumps(ch, **compact).encode() + b"\n\n")
+            h.wfile.flush()
+            self.sent += 0 if last else self.size
+        h.wfile.write(b"data: [DONE]\n\n")
+        h.wfile.flush()
+        h.close_connection = True
+

@@ -1,7 +1,9 @@
 # test_stream_io.py -- how a streamed answer reaches the socket, checked on
-# the raw bytes: an HTTP/1.0 stream is unchunked and ends with the close, and
-# a client that starts reading late still gets every chunk intact and in
-# order (pieces the socket does not take at once queue behind what it took).
+# the raw bytes: an HTTP/1.0 stream is unchunked and ends with the close, a
+# client that starts reading late still gets every chunk intact and in
+# order (pieces the socket does not take at once queue behind what it took),
+# and a client that stops reading holds back the upstream instead of making
+# hearth keep the answer.
 import json
 import socket
 import time
@@ -9,7 +11,7 @@ import time
 import pytest
 
 from conftest import REFERENCE, Server, sse_events, sse_text
-from fakes import CapturingEcho
+from fakes import BigStream, CapturingEcho
 
 CONFIG = """
 upstreams:
@@ -55,15 +57,17 @@ def raw_stream(port, request_line, body, rcvbuf=None, pause=0.0):
 
 
 def dechunk(b):
-    out = b""
+    out, i = [], 0
     while True:
-        size, _, b = b.partition(b"\r\n")
-        n = int(size, 16)
+        j = b.index(b"\r\n", i)
+        n = int(b[i:j], 16)
+        i = j + 2
         if n == 0:
-            assert b == b"\r\n"
-            return out
-        assert b[n:n + 2] == b"\r\n", "chunk of %d bytes not followed by CRLF" % n
-        out, b = out + b[:n], b[n + 2:]
+            assert b[i:] == b"\r\n"
+            return b"".join(out)
+        assert b[i + n:i + n + 2] == b"\r\n", "chunk of %d bytes not followed by CRLF" % n
+        out.append(b[i:i + n])
+        i += n + 2
 
 
 def test_http10_stream_ends_with_close(setup):
@@ -86,3 +90,47 @@ def test_slow_reader_gets_whole_stream(setup):
     assert head.startswith("HTTP/1.1 200"), head
     assert "transfer-encoding: chunked" in head.lower()
     assert sse_text(dechunk(rest), chat=True) == "You said: " + text
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+
+
+def test_stalled_reader_holds_back_the_upstream(tmp_path):
+    big = BigStream(chunks=4096, size=16384)  # 64 MiB
+    cfg = tmp_path / "hearth.yaml"
+    cfg.write_text(CONFIG.replace("echo-model", "big") % big.port)
+    s = Server("-t", "1", "--config", str(cfg))
+    try:
+        rss0 = rss_kb(s.proc.pid)
+        body = json.dumps({"model": "live", "messages": [{"role": "user", "content": "Hi"}],
+                           "stream": True}).encode()
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        c.settimeout(60)
+        c.connect(("127.0.0.1", s.port))
+        c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                  % len(body) + body)
+        time.sleep(2.0)  # the client reads nothing
+        held = rss_kb(s.proc.pid) - rss0
+        sent = big.sent
+        # What the upstream got out is what hearth took plus what the kernel
+        # buffers on both sockets; without backpressure it is all of it.
+        assert sent < big.chunks * big.size // 2, sent
+        assert held < 16 << 10, "hearth grew by %d kB for a stalled client" % held
+        got = bytearray()
+        while not got.endswith(b"\r\n0\r\n\r\n"):
+            piece = c.recv(1 << 20)
+            assert piece, "the stream broke off"
+            got += piece
+        c.close()
+        head, _, rest = bytes(got).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert sse_text(dechunk(rest), chat=True) == big.text()
+    finally:
+        rc, err = s.stop()
+        big.close()
+        assert rc == 0, err
+
