@@ -30,13 +30,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length", "0")))
 
 
-def _serve(handler):
-    server = _Server(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+class _Fake:
+    """A stand-in served on a free loopback port from a thread of its own."""
+
+    def _serve(self, handler):
+        self.server = _Server(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
-class FaultProxy:
+class FaultProxy(_Fake):
     """mode: 'pass', 'delay', 'http500', 'http429', 'reset', 'truncate',
     'malformed', 'tag' (rewrite each answer's model to 'cloud-model'),
     'linger' (a stream's whole answer, then delay_s before the connection is
@@ -57,12 +64,7 @@ class FaultProxy:
                     proxy.requests.append((self.path, dict(self.headers), body))
                 proxy.handle(self, body)
 
-        self.server = _serve(Handler)
-        self.port = self.server.server_address[1]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
     def count(self):
         with self.lock:
@@ -125,7 +127,7 @@ class FaultProxy:
         return r.status, {k.lower(): v for k, v in r.getheaders()}, data
 
 
-class FakeAnthropic:
+class FakeAnthropic(_Fake):
     """POST /v1/messages. Checks the headers and the request shape; answers
     with `reply` as a message or as the documented stream of events."""
 
@@ -154,12 +156,7 @@ class FakeAnthropic:
                 else:
                     fake.message(self, req)
 
-        self.server = _serve(Handler)
-        self.port = self.server.server_address[1]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
     def check(self, h, req):
         if h.path != "/v1/messages":
@@ -212,7 +209,7 @@ class FakeAnthropic:
         h.close_connection = True
 
 
-class CapturingEcho:
+class CapturingEcho(_Fake):
     """An OpenAI-compatible upstream that records every byte it receives and
     answers "You said: <the last user message>", so placeholders sent to it
     come back. Streams are cut into `split`-byte pieces, so a placeholder
@@ -235,11 +232,7 @@ class CapturingEcho:
                     echo.bodies.append(req)
                 echo.answer(self, req)
 
-        self.server = _serve(Handler)
-        self.port = self.server.server_address[1]
-
-    def close(self):
-        self.server.shutdown()
+        self._serve(Handler)
 
     def all_bytes(self):
         with self.lock:
@@ -277,7 +270,7 @@ class CapturingEcho:
         h.close_connection = True
 
 
-class BigStream:
+class BigStream(_Fake):
     """Streams `chunks` chunks of `size` characters each ("a", "b", ... in
     turn, so a lost or reordered chunk shows), then a finish chunk and
     [DONE]; `sent` is how many content bytes its socket has taken so far."""
@@ -291,12 +284,7 @@ class BigStream:
                 self.body()
                 big.answer(self)
 
-        self.server = _serve(Handler)
-        self.port = self.server.server_address[1]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
     def text(self):
         return "".join(chr(97 + i % 26) * self.size for i in range(self.chunks))
