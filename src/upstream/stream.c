@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* stream.c -- a call's response bytes as curl hands them over: a streamed
  * answer's SSE text split into events and passed to the consumer, up to the
- * protocol's end marker; anything else kept whole for upstream.c.
- * Loop thread only, inside curl's callbacks. */
+ * protocol's end marker, or held while the consumer has paused; anything
+ * else kept whole for upstream.c. Loop thread only: inside curl's callbacks,
+ * and from hr_upstream_resume for what waited during a pause. */
 #include "upstream/upstream_int.h"
 
 #include <stdlib.h>
