@@ -426,8 +426,59 @@ static bool up_raw(void *ud, const char *data, size_t n)
     return true;
 }
 
-static const hr_upstream_handler UP = {up_chunk, up_done, NULL, up_end};
-static const hr_upstream_handler UP_LIVE = {up_chunk, up_done, up_raw, up_end};
+/* The final chunk gets the hearth object spliced into its text: parsing
+ * and re-serialising it was most of the end of a stream's cost (the client
+ * waits for exactly this chunk). A chunk with usage to note, or a hearth
+ * object of its own (an upstream hearth), takes the parsed path. */
+static size_t closing_brace(const char *data, size_t n)
+{
+    while (n > 0 && (data[n - 1] == ' ' || data[n - 1] == '\n' || data[n - 1] == '\t')) {
+        n--;
+    }
+    size_t i = 1;
+    while (i < n && (data[i] == ' ' || data[i] == '\n' || data[i] == '\t')) {
+        i++;
+    }
+    bool members = n >= 2 && data[n - 1] == '}' && i < n - 1; /* not "{}" */
+    return members && !strstr(data, "\"usage\"") && !strstr(data, "\"hearth\"") ? n - 1 : 0;
+}
+
+static int up_raw_last(void *ud, const char *data, size_t n)
+{
+    hr_rreq *rr = ud;
+    if (!rr->req) {
+        return 0;
+    }
+    size_t end = closing_brace(data, n);
+    if (!end) {
+        return -1;
+    }
+    rr->upstream_ms = hr__now_ms() - rr->up_t0;
+    json_t *doc = json_object();
+    if (doc) {
+        decorate(rr, doc);
+    }
+    char *h = doc ? json_dumps(json_object_get(doc, "hearth"), JSON_COMPACT) : NULL;
+    json_decref(doc);
+    hr_buf b = {0};
+    int rc = h ? hr_buf_append(&b, data, end) : HR_ENOMEM;
+    rc = rc ? rc : hr_buf_printf(&b, ",\"hearth\":%s}", h);
+    hr_free(h);
+    if (rc < 0) {
+        hr_buf_deinit(&b);
+        return -1;
+    }
+    if (!rr->cloud_started) {
+        cloud_stream_start(rr);
+    }
+    hr__http_sse_data(rr->req, b.p, b.len);
+    hr_buf_deinit(&b);
+    keep_pace(rr);
+    return 1;
+}
+
+static const hr_upstream_handler UP = {up_chunk, up_done, NULL, NULL, up_end};
+static const hr_upstream_handler UP_LIVE = {up_chunk, up_done, up_raw, up_raw_last, up_end};
 
 static void escalate(hr_rreq *rr, const char *reason)
 {

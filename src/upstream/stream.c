@@ -30,17 +30,35 @@ static const char *parse_event(char *p, hr_buf *data)
     return event;
 }
 
+/* The pass-through fast path, no parse and no re-serialisation, for an
+ * OpenAI-compatible upstream's chunks that are plainly not the last one, and
+ * for the last one when the consumer takes it as text. Returns 1 when the
+ * consumer took the event, 0 when it stopped, -1 when it is to be parsed. */
+static int deliver_raw(hr_upstream_call *c, const hr_buf *data)
+{
+    if (c->u->kind != HR_UP_KIND_OPENAI || !data->p) {
+        return -1;
+    }
+    if (c->h.on_raw && strstr(data->p, "\"finish_reason\":null")) {
+        return c->h.on_raw(c->ud, data->p, data->len) ? 1 : 0;
+    }
+    if (c->h.on_raw_last && data->p[0] == '{' && strstr(data->p, "\"finish_reason\":\"") &&
+        !strstr(data->p, "\"error\"")) {
+        return c->h.on_raw_last(c->ud, data->p, data->len);
+    }
+    return -1;
+}
+
 /* Pass one event on; false when the consumer stopped or it is malformed. */
 static bool deliver(hr_upstream_call *c, const char *event, hr_buf *data)
 {
     if (c->ended) {
         return true; /* past the end marker: nothing more is the answer's */
     }
-    if (c->h.on_raw && c->u->kind == HR_UP_KIND_OPENAI && data->p &&
-        strstr(data->p, "\"finish_reason\":null")) {
-        /* The pass-through fast path: no parse, no re-serialisation. */
+    int raw = deliver_raw(c, data);
+    if (raw >= 0) {
         c->delivered = true;
-        c->consumer_stopped = !c->h.on_raw(c->ud, data->p, data->len);
+        c->consumer_stopped = raw == 0;
         return !c->consumer_stopped;
     }
     json_t *chunk = NULL;

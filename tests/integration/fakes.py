@@ -277,6 +277,7 @@ class BigStream(_Fake):
 
     def __init__(self, chunks, size):
         self.chunks, self.size, self.sent = chunks, size, 0
+        self.compact = True  # False: JSON with spaces after ':' and ','
         big = self
 
         class Handler(_Handler):
@@ -294,7 +295,7 @@ class BigStream(_Fake):
         h.send_header("Content-Type", "text/event-stream")
         h.send_header("Connection", "close")
         h.end_headers()
-        compact = dict(separators=(",", ":"))
+        compact = dict(separators=(",", ":") if self.compact else (", ", ": "))
         for i in range(self.chunks + 1):
             last = i == self.chunks
             ch = {"id": "chatcmpl-big", "object": "chat.completion.chunk", "created": 0,

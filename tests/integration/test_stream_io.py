@@ -92,6 +92,39 @@ def test_slow_reader_gets_whole_stream(setup):
     assert sse_text(dechunk(rest), chat=True) == "You said: " + text
 
 
+def test_final_chunk_keeps_its_fields_and_gets_the_hearth_object(tmp_path):
+    # An upstream's compact final chunk is passed on as text with the hearth
+    # object spliced in; it must read as the parsed path's does (taken for
+    # JSON written with spaces).
+    big = BigStream(chunks=3, size=5)
+    cfg = tmp_path / "hearth.yaml"
+    cfg.write_text(CONFIG.replace("echo-model", "big") % big.port)
+    s = Server("-t", "1", "--config", str(cfg))
+    try:
+        last = {}
+        for compact in (True, False):
+            big.compact = compact
+            st, hdrs, raw = s.stream("/v1/chat/completions", {
+                "model": "live", "messages": [{"role": "user", "content": "Hi"}],
+                "stream": True})
+            assert st == 200 and hdrs["x-hearth-route"] == "cloud"
+            assert sse_text(raw, chat=True) == big.text()
+            events = sse_events(raw)
+            assert all("hearth" not in e for e in events[:-1])
+            last[compact] = events[-1]
+        spliced, parsed = last[True], last[False]
+        assert spliced["choices"] == [{"index": 0, "delta": {}, "finish_reason": "stop"}]
+        assert spliced["hearth"]["route"] == "cloud" and spliced["hearth"]["upstream_ms"] > 0
+        for doc in (spliced, parsed):
+            for k in ("local_ms", "upstream_ms"):
+                doc["hearth"].pop(k)
+        assert spliced == parsed
+    finally:
+        rc, err = s.stop()
+        big.close()
+        assert rc == 0, err
+
+
 def rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
