@@ -22,7 +22,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,7 +41,6 @@ struct hr_upstreams {
     long max_conns;  /* idle connections kept: what the upstreams may have in flight */
     bool in_curl;    /* inside curl_multi_socket_action: curl may not be re-entered */
 };
-
 
 static double now_ms(void)
 {
