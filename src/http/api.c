@@ -79,13 +79,16 @@ static int tokenize(hr_api *api, hr_req *r, const char *text, size_t len, int32_
     return rc;
 }
 
-/* Can the route answer locally? Only cloud_only cannot, unless the client
- * asks for local and the route allows it. */
-static bool route_needs_local(const hr_route *rt, hr_req *r)
+/* Can the route answer locally? Only cloud_only cannot, nor a request
+ * that only an upstream can answer (tools), unless the client asks for
+ * local and the route allows it. */
+static bool route_needs_local(const hr_route *rt, hr_req *r, const hr_oai_req *o)
 {
     const char *h = hr__req_header(r, "X-Hearth-Route");
-    return hr_route_policy(rt) != HR_POLICY_CLOUD_ONLY ||
-           (h && strcmp(h, "local") == 0 && hr_route_local_override(rt));
+    if (h && strcmp(h, "local") == 0 && hr_route_local_override(rt)) {
+        return true;
+    }
+    return hr_route_policy(rt) != HR_POLICY_CLOUD_ONLY && !o->needs_upstream;
 }
 
 void hr__api_chat(hr_api *api, hr_req *r)
@@ -105,7 +108,12 @@ void hr__api_chat(hr_api *api, hr_req *r)
         /* answered */
     } else if (hr__oai_parse_messages(body, &msgs, &e) < 0) {
         oai_fail(r, &e);
-    } else if (rt && !route_needs_local(rt, r)) {
+    } else if (!rt && o.needs_upstream) {
+        hr__http_error(r, 400, "unsupported_parameter", o.needs_upstream,
+                       "model '%s' is answered by the local model, which cannot use %s; ask "
+                       "for a route with an upstream", o.model ? o.model : api->model_id,
+                       o.needs_what);
+    } else if (rt && !route_needs_local(rt, r, &o)) {
         /* Straight to the cloud: no template, no tokens. */
         hr__route_chat(api, r, body, &o, rt, NULL, 0, NULL, 0);
     } else if (hr_model_chat_apply(api->model, msgs.msgs, msgs.n, true, &prompt, NULL) < 0) {

@@ -150,6 +150,9 @@ typedef struct hr_oai_req {
     bool stream;
     bool include_usage;   /* stream_options.include_usage */
     bool max_tokens_given;
+    const char *needs_upstream; /* the parameter only an upstream can honour
+                                   ("tools", "response_format"), or NULL */
+    const char *needs_what;     /* and what it asks for, in words */
 } hr_oai_req;
 
 /* Fields common to both generation endpoints. Returns 0 or HR_EINVAL (e

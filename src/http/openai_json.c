@@ -121,8 +121,85 @@ static int parse_response_format(json_t *o, hr_oai_req *r, hr_oai_err *e)
     if (strcmp(type, "text") == 0) {
         return 0;
     }
+    json_t *js = json_object_get(v, "json_schema");
+    if (strcmp(type, "json_schema") == 0 && r->chat) {
+        if (!json_is_object(js) || !json_is_string(json_object_get(js, "name"))) {
+            return bad(e, "response_format.json_schema",
+                       "response_format json_schema needs a 'json_schema' object with a 'name'");
+        }
+        r->needs_upstream = "response_format"; /* no schema-to-grammar here */
+        r->needs_what = "a json_schema response format";
+        return 0;
+    }
     return bad(e, "response_format.type",
                "response_format type '%s' is not supported (use 'text' or 'json_object')", type);
+}
+
+/* A function tool: {"type": "function", "function": {"name", ...}}. */
+static int check_tool(json_t *t, size_t i, hr_oai_err *e)
+{
+    json_t *f = json_object_get(t, "function");
+    const char *type = json_string_value(json_object_get(t, "type"));
+    if (!json_is_object(t) || !type || strcmp(type, "function") != 0 || !json_is_object(f)) {
+        return bad(e, "tools", "tools[%zu] must be {\"type\": \"function\", \"function\": "
+                   "{...}}", i);
+    }
+    const char *name = json_string_value(json_object_get(f, "name"));
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789_-") != n) {
+        return bad(e, "tools", "tools[%zu].function.name must be 1 to 64 letters, digits, "
+                   "'_' or '-'", i);
+    }
+    json_t *p = json_object_get(f, "parameters");
+    if (p && !json_is_object(p)) {
+        return bad(e, "tools", "tools[%zu].function.parameters must be a JSON Schema object", i);
+    }
+    return 0;
+}
+
+/* "none" | "auto" | "required" | {"type": "function", "function": {name}} */
+static int check_tool_choice(json_t *tc, bool have_tools, hr_oai_err *e)
+{
+    const char *s = json_string_value(tc);
+    const char *type = json_string_value(json_object_get(tc, "type"));
+    bool named = json_is_object(tc) && type && strcmp(type, "function") == 0 &&
+                 json_is_string(json_object_get(json_object_get(tc, "function"), "name"));
+    if (tc && !json_is_null(tc) && !named &&
+        !(s && (!strcmp(s, "none") || !strcmp(s, "auto") || !strcmp(s, "required")))) {
+        return bad(e, "tool_choice", "'tool_choice' must be \"none\", \"auto\", \"required\" "
+                   "or {\"type\": \"function\", \"function\": {\"name\": ...}}");
+    }
+    if ((named || (s && strcmp(s, "none") != 0)) && !have_tools) {
+        return bad(e, "tool_choice", "'tool_choice' is only allowed when 'tools' are given");
+    }
+    return 0;
+}
+
+/* tools and tool_choice: checked here; only an upstream can call them. */
+static int parse_tools(json_t *o, hr_oai_req *r, hr_oai_err *e)
+{
+    json_t *tools = json_object_get(o, "tools");
+    json_t *tc = json_object_get(o, "tool_choice");
+    if (tools && !json_is_null(tools) && !json_is_array(tools)) {
+        return bad(e, "tools", "'tools' must be an array");
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t) {
+        if (check_tool(t, i, e) < 0) {
+            return HR_EINVAL;
+        }
+    }
+    const char *s = json_string_value(tc);
+    if (check_tool_choice(tc, json_array_size(tools) > 0, e) < 0) {
+        return HR_EINVAL;
+    }
+    if (json_array_size(tools) && !(s && !strcmp(s, "none"))) {
+        r->needs_upstream = "tools";
+        r->needs_what = "tools";
+    }
+    return 0;
 }
 
 /* Sampling fields shared by both endpoints, OpenAI's plus llama.cpp's. */
@@ -260,6 +337,7 @@ int hr__oai_parse_common(json_t *o, bool chat, hr_oai_req *r, hr_oai_err *e)
     rc = rc < 0 ? rc : parse_stop(o, &r->params, e);
     rc = rc < 0 ? rc : parse_logprobs(o, r, e);
     rc = rc < 0 ? rc : parse_response_format(o, r, e);
+    rc = rc < 0 || !chat ? rc : parse_tools(o, r, e);
     return rc;
 }
 
@@ -287,6 +365,32 @@ static int message_content(json_t *c, size_t idx, hr_buf *out, hr_oai_err *e)
         }
         if (hr_buf_append(out, json_string_value(text), json_string_length(text)) < 0) {
             return HR_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* A tool message answers a call by its id; an assistant's calls each have
+ * an id, a function name and arguments (JSON text). */
+static int check_tool_turn(json_t *m, bool tool, size_t idx, hr_oai_err *e)
+{
+    if (tool && !json_is_string(json_object_get(m, "tool_call_id"))) {
+        return bad(e, "messages", "messages[%zu].tool_call_id is required for role 'tool'",
+                   idx);
+    }
+    json_t *calls = json_object_get(m, "tool_calls");
+    if (calls && !json_is_null(calls) && !json_is_array(calls)) {
+        return bad(e, "messages", "messages[%zu].tool_calls must be an array", idx);
+    }
+    size_t i;
+    json_t *c;
+    json_array_foreach(calls, i, c) {
+        json_t *f = json_object_get(c, "function");
+        if (!json_is_string(json_object_get(c, "id")) ||
+            !json_is_string(json_object_get(f, "name")) ||
+            !json_is_string(json_object_get(f, "arguments"))) {
+            return bad(e, "messages", "messages[%zu].tool_calls[%zu] needs an id and a function "
+                       "with a name and arguments", idx, i);
         }
     }
     return 0;
@@ -324,6 +428,7 @@ int hr__oai_parse_messages(json_t *o, hr_oai_msgs *out, hr_oai_err *e)
                        "user, assistant, tool", i);
         }
         int rc = message_content(json_object_get(m, "content"), i, &out->text[i], e);
+        rc = rc < 0 ? rc : check_tool_turn(m, r == 4, i, e);
         if (rc < 0) {
             return rc;
         }

@@ -6,9 +6,10 @@
  * The decision is made once, when the request arrives (routed.c asks before
  * anything is generated): blocked requests never escalate; redacted ones
  * send a copy of the body with placeholders, made only if they do escalate.
- * Streamed answers are restored chunk by chunk, a placeholder split across
- * chunks included (the restorer holds back a possible partial placeholder
- * until the next chunk decides it). Local generation always sees the
+ * Streamed answers are restored chunk by chunk, content and each tool
+ * call's arguments, a placeholder split across chunks included (a restorer
+ * holds back a possible partial placeholder until the next chunk decides
+ * it). Local generation always sees the
  * original text. Loop thread. */
 #include "http/http_int.h"
 
@@ -19,6 +20,7 @@
 #include "util/err.h"
 
 #define MAX_CHOICES 4
+#define MAX_TOOL_CALLS 16 /* per choice, with their own restorers when streamed */
 
 struct hr_priv {
     const hr_privacy *p;
@@ -27,6 +29,7 @@ struct hr_priv {
     json_t *up_body;       /* the redacted copy, once made */
     hr_pii_redactor *red;
     hr_pii_restorer *rest[MAX_CHOICES];
+    hr_pii_restorer *args[MAX_CHOICES][MAX_TOOL_CALLS]; /* made when a call is first seen */
     json_t *meta;          /* id, created, model of the last chunk seen */
     hr_buf tmp;
 };
@@ -165,28 +168,98 @@ void hr__priv_restore_doc(hr_priv *pv, json_t *doc)
     }
 }
 
-/* Feed a chunk's content through its choice's restorer; on the choice's
- * last chunk, flush what was held back into it too. */
+/* Streamed tool-call arguments go through their call's own restorer, as
+ * content does, so that a placeholder split across pieces (as a model's
+ * tokens split it) is restored too; calls past MAX_TOOL_CALLS get whole
+ * placeholders only. */
+static hr_pii_restorer *args_restorer(hr_priv *pv, json_int_t k, json_t *call)
+{
+    json_t *ix = json_object_get(call, "index");
+    json_int_t j = json_is_integer(ix) ? json_integer_value(ix) : 0;
+    if (k < 0 || k >= MAX_CHOICES || j < 0 || j >= MAX_TOOL_CALLS) {
+        return NULL;
+    }
+    hr_pii_restorer **s = &pv->args[k][j];
+    if (!*s && hr_pii_restorer_new(s, pv->red) == 0) {
+        hr_pii_restorer_set_json_text(*s, true);
+    }
+    return *s;
+}
+
+static void restore_arg_pieces(hr_priv *pv, json_int_t k, json_t *delta)
+{
+    size_t i;
+    json_t *call;
+    json_array_foreach(json_object_get(delta, "tool_calls"), i, call) {
+        json_t *f = json_object_get(call, "function");
+        json_t *a = json_object_get(f, "arguments");
+        hr_pii_restorer *s = json_is_string(a) ? args_restorer(pv, k, call) : NULL;
+        hr_buf_reset(&pv->tmp);
+        if (!s) {
+            restore_field(pv, f, "arguments", true);
+        } else if (hr_pii_restorer_feed(s, json_string_value(a), json_string_length(a),
+                                        &pv->tmp) == 0) {
+            json_object_set_new(f, "arguments", json_stringn(pv->tmp.p ? pv->tmp.p : "",
+                                                             pv->tmp.len));
+        }
+    }
+    restore_field(pv, json_object_get(delta, "function_call"), "arguments", true);
+}
+
+/* What choice k's restorers still hold goes into delta: the content's,
+ * then each call's arguments as one more piece of that call. */
+static void flush_choice(hr_priv *pv, int k, json_t *delta)
+{
+    json_t *c = json_object_get(delta, "content");
+    hr_buf_reset(&pv->tmp);
+    if (json_is_string(c)) {
+        hr_buf_append(&pv->tmp, json_string_value(c), json_string_length(c));
+    }
+    if (hr_pii_restorer_flush(pv->rest[k], &pv->tmp) == 0 && (json_is_string(c) || pv->tmp.len)) {
+        json_object_set_new(delta, "content", json_stringn(pv->tmp.p ? pv->tmp.p : "",
+                                                           pv->tmp.len));
+    }
+    for (int j = 0; j < MAX_TOOL_CALLS; j++) {
+        hr_buf_reset(&pv->tmp);
+        if (!pv->args[k][j] || hr_pii_restorer_flush(pv->args[k][j], &pv->tmp) < 0 ||
+            !pv->tmp.len) {
+            continue;
+        }
+        json_t *calls = json_object_get(delta, "tool_calls");
+        if (!json_is_array(calls)) {
+            calls = json_array();
+            json_object_set_new(delta, "tool_calls", calls);
+        }
+        json_array_append_new(calls, json_pack("{s:i, s:{s:s%}}", "index", j, "function",
+                                               "arguments", pv->tmp.p, pv->tmp.len));
+    }
+}
+
+/* Feed a chunk's content and arguments through its choice's restorers; on
+ * the choice's last chunk, flush what they held back into it too. */
 static void restore_delta(hr_priv *pv, json_t *ch)
 {
     json_t *idx = json_object_get(ch, "index");
     json_int_t k = json_is_integer(idx) ? json_integer_value(idx) : 0;
     json_t *delta = json_object_get(ch, "delta");
     json_t *fin = json_object_get(ch, "finish_reason");
-    bool last = fin && !json_is_null(fin);
-    restore_tool_calls(pv, delta); /* arguments in pieces: whole placeholders only */
-    if (k < 0 || k >= MAX_CHOICES || !delta) {
+    if (!json_is_object(delta)) {
+        return;
+    }
+    restore_arg_pieces(pv, k, delta);
+    if (k < 0 || k >= MAX_CHOICES) {
+        restore_field(pv, delta, "content", false);
         return;
     }
     json_t *c = json_object_get(delta, "content");
     hr_buf_reset(&pv->tmp);
-    int rc = json_is_string(c) ? hr_pii_restorer_feed(pv->rest[k], json_string_value(c),
-                                                      json_string_length(c), &pv->tmp)
-                               : 0;
-    rc = rc == 0 && last ? hr_pii_restorer_flush(pv->rest[k], &pv->tmp) : rc;
-    if (rc == 0 && (json_is_string(c) || pv->tmp.len)) {
+    if (json_is_string(c) && hr_pii_restorer_feed(pv->rest[k], json_string_value(c),
+                                                  json_string_length(c), &pv->tmp) == 0) {
         json_object_set_new(delta, "content", json_stringn(pv->tmp.p ? pv->tmp.p : "",
                                                            pv->tmp.len));
+    }
+    if (fin && !json_is_null(fin)) {
+        flush_choice(pv, (int)k, delta);
     }
 }
 
@@ -219,12 +292,15 @@ json_t *hr__priv_flush_chunk(hr_priv *pv)
     }
     json_t *choices = json_array();
     for (int k = 0; choices && k < MAX_CHOICES; k++) {
-        hr_buf_reset(&pv->tmp);
-        if (hr_pii_restorer_flush(pv->rest[k], &pv->tmp) == 0 && pv->tmp.len) {
-            json_array_append_new(choices, json_pack("{s:i, s:{s:s%}, s:n}", "index", k,
-                                                     "delta", "content", pv->tmp.p,
-                                                     pv->tmp.len, "finish_reason"));
+        json_t *delta = json_object();
+        if (delta) {
+            flush_choice(pv, k, delta);
         }
+        if (json_object_size(delta)) {
+            json_array_append_new(choices, json_pack("{s:i, s:O, s:n}", "index", k, "delta",
+                                                     delta, "finish_reason"));
+        }
+        json_decref(delta);
     }
     if (json_array_size(choices) == 0) {
         json_decref(choices);
@@ -262,6 +338,9 @@ void hr__priv_free(hr_priv *pv)
     }
     for (int i = 0; i < MAX_CHOICES; i++) {
         hr_pii_restorer_free(pv->rest[i]);
+        for (int j = 0; j < MAX_TOOL_CALLS; j++) {
+            hr_pii_restorer_free(pv->args[i][j]);
+        }
     }
     hr_pii_redactor_free(pv->red);
     json_decref(pv->up_body);

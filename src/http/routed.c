@@ -15,7 +15,9 @@
  * When the upstream fails (timeout, 5xx, 429 after retries, circuit open,
  * malformed or truncated answer) before anything of it reached the client,
  * the client gets the local answer with "degraded": true -- the one already
- * generated, or a fresh local generation. Only cloud_only answers 502.
+ * generated, or a fresh local generation. Only cloud_only answers 502, and
+ * a request only an upstream can answer (tools: escalated before any local
+ * generation, reason "tools").
  * Every answer says how it was made: X-Hearth-Route, X-Hearth-Confidence
  * and a "hearth" object in the body (or the final stream chunk).
  *
@@ -350,7 +352,8 @@ static void fall_back(hr_rreq *rr, hr_upstream_reason why, const char *msg)
     if (n) {
         n->degraded = true;
     }
-    if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY) {
+    /* A request with tools has no local answer: one without them is not it. */
+    if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.needs_upstream) {
         rr->own_req = false;
         hr__http_error(rr->req, 502, "upstream_failed", NULL, "upstream %s failed: %s",
                        rr->up ? hr_upstream_name(rr->up) : "(none)", msg ? msg : rname);
@@ -511,7 +514,9 @@ static void escalate(hr_rreq *rr, const char *reason)
     /* Raw pass-through only when nothing has to be restored on the way back. */
     bool raw = hr_route_live_cloud_stream(rr->rt) && !hr__priv_restores(rr->priv);
     int rc = hr_upstream_chat(rr->up, body, rr->o.stream, raw ? &UP_LIVE : &UP, rr, &c);
-    if (rc < 0) {
+    if (rc == HR_EINVAL) {
+        fall_back(rr, HR_UP_HTTP_4XX, "its API cannot carry this request");
+    } else if (rc < 0) {
         fall_back(rr, HR_UP_CONNECT, "could not start the upstream call");
     } else if (c) {
         rr->call = c;
@@ -524,8 +529,20 @@ static void escalate(hr_rreq *rr, const char *reason)
 static void run_policy(hr_rreq *rr, const char *prompt, size_t len)
 {
     hr_policy pol = hr_route_policy(rr->rt);
+    const char *need = rr->o.needs_upstream;
     if (pol == HR_POLICY_CLOUD_ONLY && !rr->force_local) {
         escalate(rr, "policy_cloud_only");
+        return;
+    }
+    if (need && rr->up && !rr->force_local && pol != HR_POLICY_LOCAL_ONLY) {
+        escalate(rr, need); /* a local answer would ignore it */
+        return;
+    }
+    if (need) {
+        rr->own_req = false;
+        hr__http_error(rr->req, 400, "unsupported_parameter", need,
+                       "route '%s' answers this request locally, and the local model cannot "
+                       "use %s", hr_route_name(rr->rt), rr->o.needs_what);
         return;
     }
     bool local_first = pol == HR_POLICY_LOCAL_FIRST && !rr->force_local;
@@ -566,10 +583,10 @@ static int check_privacy(hr_rreq *rr)
     }
     hr__metrics_count(rr->api->metrics, "hearth_privacy_blocked_total", "class",
                       hr__priv_blocked_what(rr->priv));
-    if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY) {
+    if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.needs_upstream) {
         hr__http_error(rr->req, 403, "data_blocked", NULL,
                        "this request holds %s data, which privacy policy '%s' keeps on this "
-                       "machine, and route '%s' answers only from an upstream",
+                       "machine, and route '%s' answers it only from an upstream",
                        hr__priv_blocked_what(rr->priv), hr__priv_policy(rr->priv),
                        hr_route_name(rr->rt));
         return -1;

@@ -98,7 +98,8 @@ typedef struct hr_upstream_handler {
 
 /* Send an OpenAI chat request (its "model" is replaced by the upstream's
  * and "stream" set as asked). Returns 0 and then calls on_done exactly once
- * (unless cancelled), or a negative code with no callback. *out, when not
+ * (unless cancelled), or a negative code with no callback (HR_EINVAL: the
+ * upstream's API cannot carry the request). *out, when not
  * NULL, receives a handle for hr_upstream_cancel. */
 int hr_upstream_chat(hr_upstream *u, json_t *req, bool stream, const hr_upstream_handler *h,
                      void *ud, hr_upstream_call **out);

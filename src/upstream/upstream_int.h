@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* upstream_int.h -- shared by src/upstream's files: the handles, the
- * per-protocol request/response mapping (proto.c) and the reading of a
- * call's response (stream.c), used by the transport (upstream.c). Loop
- * thread only. */
+ * per-protocol request/response mapping (proto.c, anthropic.c) and the
+ * reading of a call's response (stream.c), used by the transport
+ * (upstream.c). Loop thread only. */
 #ifndef HR_UPSTREAM_UPSTREAM_INT_H
 #define HR_UPSTREAM_UPSTREAM_INT_H
 
@@ -41,6 +41,8 @@ typedef struct hr_up_stream_state {
     char id[64];
     int64_t created;
     int64_t in_tokens, out_tokens;
+    int n_tools;              /* tool_use blocks so far: the next call's index */
+    bool tool_open;           /* the block being streamed is a tool_use */
     bool done;                /* the protocol's end marker was seen */
 } hr_up_stream_state;
 
@@ -78,7 +80,8 @@ void hr__up_ended(hr_upstream_call *c);
 
 /* Fill u->url and u->headers, once per upstream. */
 int hr__up_prepare(hr_upstream *u);
-/* The JSON body of one request. */
+/* The JSON body of one request; HR_EINVAL when the upstream's API cannot
+ * carry it. */
 int hr__up_body(const hr_upstream *u, json_t *req, bool stream, hr_buf *body);
 
 /* A non-streamed answer as an OpenAI chat.completion (new reference), or
@@ -90,5 +93,12 @@ json_t *hr__up_parse_response(const hr_upstream *u, const char *p, size_t n);
  * HR_EFORMAT. */
 int hr__up_stream_event(const hr_upstream *u, hr_up_stream_state *st, const char *event,
                         const char *data, json_t **chunk);
+
+/* The Anthropic Messages API (anthropic.c): a request body, a message as
+ * a chat.completion (new references, NULL when not sendable or not one),
+ * and one stream event as hr__up_stream_event says. */
+json_t *hr__anth_body(const hr_upstream *u, json_t *req, bool stream);
+json_t *hr__anth_message(json_t *m);
+int hr__anth_event(const hr_upstream *u, hr_up_stream_state *st, json_t *ev, json_t **chunk);
 
 #endif

@@ -169,14 +169,50 @@ class FakeAnthropic(_Fake):
             return "model and max_tokens are required"
         msgs = req.get("messages")
         if not msgs or any(m["role"] not in ("user", "assistant") or
-                           not isinstance(m["content"], str) for m in msgs):
+                           not (isinstance(m["content"], str) or
+                                all(self.block_ok(b) for b in m["content"])) for m in msgs):
             return "bad messages"
+        for t in req.get("tools", []):
+            if set(t) - {"name", "description", "input_schema"} or \
+                    not isinstance(t.get("input_schema"), dict) or not t.get("name"):
+                return "bad tool"
+        choice = req.get("tool_choice", {"type": "auto"})
+        if choice.get("type") not in ("auto", "any", "tool", "none") or \
+                (choice["type"] == "tool") != ("name" in choice):
+            return "bad tool_choice"
         return None
 
+    @staticmethod
+    def block_ok(b):
+        t = b.get("type")
+        if t == "text":
+            return isinstance(b.get("text"), str)
+        if t == "tool_use":
+            return bool(b.get("id")) and bool(b.get("name")) and isinstance(b.get("input"), dict)
+        if t == "tool_result":
+            return bool(b.get("tool_use_id"))
+        return False
+
+    TOOL_INPUT = {"city": "Paris", "units": "metric"}
+
+    def answer(self, req):
+        """(text, tool_use block or None, stop_reason): a call of the first
+        tool when tools are offered, what the last tool result said after."""
+        last = req["messages"][-1]["content"]
+        if isinstance(last, list) and last[-1].get("type") == "tool_result":
+            return "Tool said: " + str(last[-1].get("content")), None, "end_turn"
+        if req.get("tools") and req.get("tool_choice", {}).get("type") != "none":
+            use = {"type": "tool_use", "id": "toolu_01", "name": req["tools"][0]["name"],
+                   "input": self.TOOL_INPUT}
+            return "Let me check.", use, "tool_use"
+        return self.reply, None, "end_turn"
+
     def message(self, h, req):
+        text, use, stop = self.answer(req)
         body = json.dumps({
             "id": "msg_01", "type": "message", "role": "assistant", "model": req["model"],
-            "content": [{"type": "text", "text": self.reply}], "stop_reason": "end_turn",
+            "content": [{"type": "text", "text": text}] + ([use] if use else []),
+            "stop_reason": stop,
             "stop_sequence": None, "usage": {"input_tokens": 11, "output_tokens": 5}}).encode()
         h.send_response(200)
         h.send_header("Content-Type", "application/json")
@@ -185,7 +221,8 @@ class FakeAnthropic(_Fake):
         h.wfile.write(body)
 
     def stream(self, h, req):
-        words = self.reply.split(" ")
+        text, use, stop = self.answer(req)
+        words = text.split(" ")
         events = [("message_start", {"type": "message_start", "message": {
             "id": "msg_02", "type": "message", "role": "assistant", "model": req["model"],
             "content": [], "stop_reason": None, "usage": {"input_tokens": 11, "output_tokens": 1}}}),
@@ -195,8 +232,16 @@ class FakeAnthropic(_Fake):
         for i, w in enumerate(words):
             events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
                            "delta": {"type": "text_delta", "text": w + (" " if i < len(words) - 1 else "")}}))
-        events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
-                   ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        if use:
+            args = json.dumps(use["input"])
+            events.append(("content_block_start", {"type": "content_block_start", "index": 1,
+                                                   "content_block": dict(use, input={})}))
+            for i in range(0, len(args), 7):
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": 1,
+                               "delta": {"type": "input_json_delta", "partial_json": args[i:i + 7]}}))
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": 1}))
+        events += [("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop,
                                       "stop_sequence": None}, "usage": {"output_tokens": 5}}),
                    ("message_stop", {"type": "message_stop"})]
         h.send_response(200)
@@ -241,6 +286,8 @@ class CapturingEcho(_Fake):
     def answer(self, h, req):
         msgs = req.get("messages") or [{"content": ""}]
         text = "You said: " + str(msgs[-1].get("content"))
+        if req.get("tools"):
+            return self.tool_answer(h, req, json.dumps({"said": text}))
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         base = {"id": "chatcmpl-echo", "created": 0, "model": req.get("model")}
         if not req.get("stream"):
@@ -268,6 +315,50 @@ class CapturingEcho(_Fake):
         h.wfile.write(b"data: [DONE]\n\n")
         h.wfile.flush()
         h.close_connection = True
+
+
+    def tool_answer(self, h, req, args):
+        """A call of the first tool with `args` (JSON text) as OpenAI sends
+        it: content null; streamed, the arguments in `split`-byte pieces."""
+        name = req["tools"][0]["function"]["name"]
+        base = {"id": "chatcmpl-tool", "created": 0, "model": req.get("model")}
+        call = {"id": "call_1", "type": "function", "function": {"name": name}}
+        if not req.get("stream"):
+            call["function"]["arguments"] = args
+            send_json(h, dict(base, object="chat.completion", choices=[{
+                "index": 0, "message": {"role": "assistant", "content": None,
+                                        "tool_calls": [call]},
+                "finish_reason": "tool_calls"}]))
+            return
+        call["function"]["arguments"] = ""
+        deltas = [{"role": "assistant", "content": None, "tool_calls": [dict(call, index=0)]}]
+        deltas += [{"tool_calls": [{"index": 0, "function": {"arguments": args[i:i + self.split]}}]}
+                   for i in range(0, len(args), self.split)]
+        chunks = [dict(base, object="chat.completion.chunk",
+                       choices=[{"index": 0, "delta": d, "finish_reason": None}]) for d in deltas]
+        chunks.append(dict(base, object="chat.completion.chunk",
+                           choices=[{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]))
+        send_sse(h, [json.dumps(c) for c in chunks] + ["[DONE]"])
+
+
+def send_json(h, doc):
+    data = json.dumps(doc).encode()
+    h.send_response(200)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Length", str(len(data)))
+    h.end_headers()
+    h.wfile.write(data)
+
+
+def send_sse(h, datas):
+    h.send_response(200)
+    h.send_header("Content-Type", "text/event-stream")
+    h.send_header("Connection", "close")
+    h.end_headers()
+    for d in datas:
+        h.wfile.write(b"data: " + d.encode() + b"\n\n")
+        h.wfile.flush()
+    h.close_connection = True
 
 
 class BigStream(_Fake):

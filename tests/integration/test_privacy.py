@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import HEARTH, Server, sse_text
+from conftest import HEARTH, Server, sse_events, sse_text
 from fakes import CapturingEcho
 
 EMAIL, CARD, PHONE = "alice.smith@example.com", "4111 1111 1111 1111", "+1 415 555 2671"
@@ -90,6 +90,57 @@ def test_redact_and_restore(setup, route, stream):
     if not stream:
         assert out["hearth"]["privacy"] == {"data_class": "internal", "pii_found": 5,
                                             "redacted": True}
+
+
+TOOLS = [{"type": "function", "function": {"name": "record", "parameters": {"type": "object"}}}]
+
+
+@pytest.mark.parametrize("route,stream", [("cloud", False), ("cloud", True)])
+def test_tool_call_arguments_are_restored(setup, route, stream):
+    """Placeholders come back inside tool-call arguments too: whole, and
+    streamed in 3-byte pieces that split every placeholder. An original
+    with a quote must keep the arguments valid JSON."""
+    s, echo, _ = setup
+    fresh(echo)
+    content = PII_TEXT + ' Say "%s".' % EMAIL
+    body = {"model": route, "messages": [{"role": "user", "content": content}],
+            "tools": TOOLS, "stream": stream}
+    h = {"Authorization": "Bearer " + KEY}
+    st, _, out = (s.stream if stream else lambda p, b, hh: s.json("POST", p, b, hh))(
+        "/v1/chat/completions", body, h)
+    assert st == 200, out
+    assert EMAIL.encode() not in echo.all_bytes()
+    if stream:
+        from test_routing import tool_calls_of
+        calls = tool_calls_of(sse_events(out))
+        assert [(c["id"], c["name"]) for c in calls] == [("call_1", "record")]
+        args = calls[0]["arguments"]
+    else:
+        msg = out["choices"][0]["message"]
+        assert msg["content"] is None and out["choices"][0]["finish_reason"] == "tool_calls"
+        args = msg["tool_calls"][0]["function"]["arguments"]
+    assert json.loads(args) == {"said": "You said: " + content}
+
+
+def test_tools_and_schemas_reach_the_upstream_as_sent(setup):
+    """What only an upstream can honour goes to it unchanged."""
+    s, echo, _ = setup
+    fresh(echo)
+    fmt = {"type": "json_schema", "json_schema": {"name": "said", "strict": True, "schema": {
+        "type": "object", "properties": {"said": {"type": "string"}}}}}
+    body = {"model": "cloud", "messages": [{"role": "user", "content": "Hi"}],
+            "response_format": fmt}
+    st, hdrs, out = s.json("POST", "/v1/chat/completions", body, {"Authorization": "Bearer " + KEY})
+    assert st == 200, out
+    assert echo.bodies[-1]["response_format"] == fmt
+    choice = {"type": "function", "function": {"name": "record"}}
+    st, _, out = s.json("POST", "/v1/chat/completions", dict(body, tools=TOOLS, tool_choice=choice,
+                                                              parallel_tool_calls=False),
+                        {"Authorization": "Bearer " + KEY})
+    assert st == 200, out
+    sent = echo.bodies[-1]
+    assert sent["tools"] == TOOLS and sent["tool_choice"] == choice
+    assert sent["parallel_tool_calls"] is False
 
 
 def test_secret_is_blocked_and_named_not_shown(setup):

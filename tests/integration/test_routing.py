@@ -50,6 +50,7 @@ routes:
   fallback: {policy: cloud_fallback, upstream: cloud}
   private: {policy: local_only}
   claude: {policy: cloud_only, upstream: claude}
+  claude-first: {policy: local_first, upstream: claude, threshold: 0}
   breaker: {policy: local_first, upstream: fragile, threshold: 1}
   live: {policy: cloud_only, upstream: cloud, cloud_stream: live}
 """ % (proxy_port, proxy_port, anth_port)
@@ -227,6 +228,126 @@ def test_anthropic_adapter(stack):
     assert text == "Hello from Claude."
     assert events[-1]["choices"][0]["finish_reason"] == "stop"
     assert all(e["object"] == "chat.completion.chunk" for e in events)
+
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Weather for a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}
+
+
+def tool_calls_of(events):
+    """The tool calls a stream's chunks add up to, as a client assembles
+    them: by index, id and name from the first piece, arguments joined."""
+    calls = {}
+    for e in events:
+        for tc in e["choices"][0]["delta"].get("tool_calls") or []:
+            c = calls.setdefault(tc["index"], {"id": None, "name": None, "arguments": ""})
+            c["id"] = tc.get("id") or c["id"]
+            f = tc.get("function") or {}
+            c["name"] = f.get("name") or c["name"]
+            c["arguments"] += f.get("arguments") or ""
+    return [calls[k] for k in sorted(calls)]
+
+
+def test_anthropic_tools(stack):
+    """Function tools through the Anthropic adapter: the tools, the choice,
+    a tool_use answer (whole and streamed) and the turn that answers it."""
+    gw, _, anth = stack
+    body = {"model": "claude", "max_tokens": 50, "tools": [WEATHER], "tool_choice": "required",
+            "parallel_tool_calls": False,
+            "messages": [{"role": "user", "content": "Weather in Paris?"}]}
+    status, _, doc = gw.json("POST", "/v1/chat/completions", body)
+    assert status == 200, doc
+    _, sent = anth.seen[-1]
+    assert sent["tools"] == [{"name": "get_weather", "description": "Weather for a city.",
+                              "input_schema": WEATHER["function"]["parameters"]}]
+    assert sent["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
+    choice = doc["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] == "Let me check."
+    call = choice["message"]["tool_calls"][0]
+    assert call["id"] == "toolu_01" and call["type"] == "function"
+    assert call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == FakeAnthropic.TOOL_INPUT
+
+    status, _, raw = gw.request("POST", "/v1/chat/completions", dict(body, stream=True))
+    assert status == 200, raw
+    events = sse_events(raw)
+    calls = tool_calls_of(events)
+    assert [(c["id"], c["name"]) for c in calls] == [("toolu_01", "get_weather")]
+    assert json.loads(calls[0]["arguments"]) == FakeAnthropic.TOOL_INPUT
+    assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+    body["messages"] += [
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "toolu_01", "content": "18 C, clear"}]
+    body["tool_choice"] = {"type": "function", "function": {"name": "get_weather"}}
+    status, _, doc = gw.json("POST", "/v1/chat/completions", body)
+    assert status == 200, doc
+    _, sent = anth.seen[-1]
+    assert sent["tool_choice"] == {"type": "tool", "name": "get_weather",
+                                   "disable_parallel_tool_use": True}
+    assert sent["messages"][1:] == [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_01",
+                                           "name": "get_weather",
+                                           "input": FakeAnthropic.TOOL_INPUT}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01",
+                                      "content": "18 C, clear"}]}]
+    assert doc["choices"][0]["message"]["content"] == "Tool said: 18 C, clear"
+    n = len(anth.seen)
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    status, _, doc = gw.json("POST", "/v1/chat/completions", dict(body, response_format=fmt))
+    assert status == 502 and "cannot carry" in doc["error"]["message"], doc
+    assert len(anth.seen) == n  # refused here, not sent without the format
+
+
+def test_tools_need_an_upstream(stack):
+    """The local model cannot call tools (nor follow a JSON schema): a route
+    escalates such a request before generating anything; where only local
+    can answer, it is a 400."""
+    gw, _, _ = stack
+    status, hdrs, doc = gw.json("POST", "/v1/chat/completions", {
+        "model": "claude-first", "tools": [WEATHER], "messages": HI})
+    assert status == 200, doc
+    assert hdrs["x-hearth-route"] == "cloud" and hdrs["x-hearth-escalation-reason"] == "tools"
+    assert doc["hearth"]["escalation_reason"] == "tools" and doc["hearth"]["confidence"] is None
+    assert doc["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert 'hearth_escalations_total{reason="tools"}' in gw.metrics()
+    for model in ("stories260k", "private"):
+        status, _, doc = gw.json("POST", "/v1/chat/completions", {
+            "model": model, "tools": [WEATHER], "messages": HI})
+        assert status == 400 and doc["error"]["param"] == "tools", doc
+        assert "cannot use tools" in doc["error"]["message"]
+    status, _, doc = gw.json("POST", "/v1/chat/completions", {
+        "model": "claude-first", "tools": [WEATHER], "messages": HI},
+        {"X-Hearth-Route": "local"})
+    assert status == 400 and doc["error"]["param"] == "tools", doc
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    status, _, doc = gw.json("POST", "/v1/chat/completions", {
+        "model": "stories260k", "response_format": fmt, "messages": HI})
+    assert status == 400 and doc["error"]["param"] == "response_format", doc
+    assert "json_schema" in doc["error"]["message"]
+    # tool_choice "none": the tools will not be called, so local may answer.
+    status, hdrs, doc = gw.json("POST", "/v1/chat/completions", {
+        "model": "stories260k", "tools": [WEATHER], "tool_choice": "none", "messages": HI,
+        "max_tokens": 4})
+    assert status == 200, doc
+    bad = [({"tools": {}}, "tools", "must be an array"),
+           ({"tools": [{"type": "function", "function": {"name": "a b"}}]}, "tools", "name"),
+           ({"tools": [{"type": "web_search"}]}, "tools", "tools[0]"),
+           ({"tools": [WEATHER], "tool_choice": "always"}, "tool_choice", "tool_choice"),
+           ({"tool_choice": "required"}, "tool_choice", "only allowed"),
+           ({"response_format": {"type": "json_schema"}}, "response_format.json_schema", "name"),
+           ({"messages": HI + [{"role": "tool", "content": "x"}]}, "messages", "tool_call_id"),
+           ({"messages": HI + [{"role": "assistant", "content": None,
+                                "tool_calls": [{"id": "c1", "function": {"name": "f"}}]}]},
+            "messages", "arguments")]
+    for extra, param, words in bad:
+        status, _, doc = gw.json("POST", "/v1/chat/completions",
+                                 dict({"model": "claude", "messages": HI}, **extra))
+        assert status == 400 and doc["error"]["param"] == param, (extra, doc)
+        assert words in doc["error"]["message"], doc
 
 
 def test_keys_never_leak(stack):
