@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* fake_upstream.c -- an OpenAI-compatible chat endpoint for the gateway
  * benchmark: it answers with max_tokens canned chunks, at once or paced like
- * a hosted API (first chunk after --ttft-ms, then one every --itl-ms).
+ * a hosted API (first chunk after --ttft-ms, then one every --itl-ms), and
+ * with the usage chunk when stream_options.include_usage asks for it.
  *
  * Why C and not a script: the benchmark subtracts latency measured directly
  * from latency measured through hearth, and a script runtime's millisecond
@@ -34,20 +35,32 @@ typedef struct {
     struct event *timer;
     char model[128];
     int left;  /* token chunks still to send */
+    int n;     /* and in all */
     bool sent_role;
+    bool usage; /* stream_options.include_usage, answered as OpenAI does */
     long long next_us; /* when the next step is due: a schedule, so timer slop does not add up */
 } stream;
 
 static struct event_base *base;
 static long ttft_ms, itl_ms;
 
-static void add_chunk(struct evbuffer *b, const char *model, const char *delta, const char *fin)
+/* A chunk; with include_usage each carries "usage":null, as OpenAI's do. */
+static void add_chunk(struct evbuffer *b, const stream *s, const char *delta, const char *fin)
 {
     evbuffer_add_printf(b,
                         "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\","
                         "\"created\":0,\"model\":\"%s\",\"choices\":[{\"index\":0,\"delta\":%s,"
-                        "\"finish_reason\":%s}]}\n\n",
-                        model, delta, fin);
+                        "\"finish_reason\":%s}]%s}\n\n",
+                        s->model, delta, fin, s->usage ? ",\"usage\":null" : "");
+}
+
+static void add_usage(struct evbuffer *b, const stream *s)
+{
+    evbuffer_add_printf(b,
+                        "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\","
+                        "\"created\":0,\"model\":\"%s\",\"choices\":[],\"usage\":{"
+                        "\"prompt_tokens\":5,\"completion_tokens\":%d,\"total_tokens\":%d}}\n\n",
+                        s->model, s->n, s->n + 5);
 }
 
 static void stream_free(stream *s)
@@ -91,14 +104,17 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
     do {
         if (!s->sent_role) {
-            add_chunk(b, s->model, "{\"role\":\"assistant\",\"content\":\"\"}", "null");
+            add_chunk(b, s, "{\"role\":\"assistant\",\"content\":\"\"}", "null");
             s->sent_role = true;
         }
-        add_chunk(b, s->model, "{\"content\":\"tok \"}", "null");
+        add_chunk(b, s, "{\"content\":\"tok \"}", "null");
         s->left--;
     } while (!itl_ms && s->left > 0);
     if (s->left == 0) {
-        add_chunk(b, s->model, "{}", "\"length\"");
+        add_chunk(b, s, "{}", "\"length\"");
+        if (s->usage) {
+            add_usage(b, s);
+        }
         evbuffer_add(b, "data: [DONE]\n\n", 14);
     }
     evhttp_send_reply_chunk(s->req, b);
@@ -153,6 +169,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     /* Echoed into JSON unescaped: keep only characters that need no escape. */
     snprintf(name, sizeof name, "%s", model && !strpbrk(model, "\"\\") ? model : "fake");
     bool streaming = json_is_true(json_object_get(j, "stream"));
+    bool usage = json_is_true(json_object_get(json_object_get(j, "stream_options"),
+                                              "include_usage"));
     json_decref(j);
     if (!streaming) {
         reply_whole(req, name, n); /* the benchmark streams; this is for completeness */
@@ -163,7 +181,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         abort();
     }
     s->req = req;
-    s->left = n;
+    s->left = s->n = n;
+    s->usage = usage;
     s->next_us = now_us();
     memcpy(s->model, name, sizeof name);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",

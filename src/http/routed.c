@@ -273,9 +273,14 @@ static void cloud_stream_start(hr_rreq *rr)
 
 static void send_cloud_chunk(hr_rreq *rr, json_t *chunk)
 {
-    note_usage(rr, json_object_get(chunk, "usage"));
+    json_t *usage = json_object_get(chunk, "usage");
+    note_usage(rr, usage);
+    json_t *choices = json_object_get(chunk, "choices");
+    if (json_is_object(usage) && json_array_size(choices) == 0 && !rr->o.include_usage) {
+        return; /* asked for by hearth, for the audit log only */
+    }
     hr__priv_restore_chunk(rr->priv, chunk);
-    json_t *ch = json_array_get(json_object_get(chunk, "choices"), 0);
+    json_t *ch = json_array_get(choices, 0);
     json_t *fin = json_object_get(ch, "finish_reason");
     if (fin && !json_is_null(fin)) {
         rr->upstream_ms = hr__now_ms() - rr->up_t0;
@@ -443,7 +448,7 @@ static size_t closing_brace(const char *data, size_t n)
         i++;
     }
     bool members = n >= 2 && data[n - 1] == '}' && i < n - 1; /* not "{}" */
-    return members && !strstr(data, "\"usage\"") && !strstr(data, "\"hearth\"") ? n - 1 : 0;
+    return members && !strstr(data, "\"usage\":{") && !strstr(data, "\"hearth\"") ? n - 1 : 0;
 }
 
 static int up_raw_last(void *ud, const char *data, size_t n)

@@ -349,7 +349,12 @@ int hr__anth_event(const hr_upstream *u, hr_up_stream_state *st, json_t *ev, jso
             json_object_get(json_object_get(ev, "usage"), "output_tokens"));
         *out = chunk(u, st, json_object(), fin ? fin : "stop");
     } else if (!strcmp(type, "message_stop")) {
-        st->done = true;
+        st->done = true; /* the usage, as OpenAI's include_usage chunk */
+        json_int_t in = st->in_tokens, outn = st->out_tokens;
+        *out = json_pack("{s:s, s:s, s:I, s:s, s:[], s:{s:I, s:I, s:I}}", "id", st->id, "object",
+                         "chat.completion.chunk", "created", (json_int_t)st->created, "model",
+                         u->model, "choices", "usage", "prompt_tokens", in, "completion_tokens",
+                         outn, "total_tokens", in + outn);
         return 1;
     }
     return 0; /* ping: nothing to pass on */

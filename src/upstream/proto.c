@@ -50,6 +50,16 @@ static json_t *openai_body(const hr_upstream *u, json_t *req, bool stream)
     json_object_set_new(b, "stream", json_boolean(stream));
     if (!stream) {
         json_object_del(b, "stream_options");
+        return b;
+    }
+    /* Always ask for a stream's usage: its cost goes to the audit log
+     * whether or not the client wants it (routed.c drops it then). */
+    json_t *so = json_deep_copy(json_object_get(req, "stream_options"));
+    so = json_is_object(so) ? so : (json_decref(so), json_object());
+    if (json_object_set_new(so, "include_usage", json_true()) < 0 ||
+        json_object_set_new(b, "stream_options", so) < 0) {
+        json_decref(b);
+        return NULL;
     }
     return b;
 }

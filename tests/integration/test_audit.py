@@ -7,7 +7,7 @@ import signal
 import subprocess
 import threading
 
-from conftest import HEARTH, Server
+from conftest import HEARTH, Server, sse_events
 
 
 def audit(*args):
@@ -63,15 +63,36 @@ def test_escalation_and_cost_are_recorded(tmp_path):
         "upstreams:\n  up:\n    base_url: http://127.0.0.1:%d/v1\n    model: stories260k\n"
         "    price: {input_per_1m: 1000.0, output_per_1m: 2000.0}\n"
         "routes:\n  auto: {policy: local_first, upstream: up, threshold: 1.0}\n"
+        "  live: {policy: cloud_only, upstream: up, cloud_stream: live}\n"
         "audit: {path: %s, log_prompts: true}\n" % (cloud.port, db))
     s = Server("-t", "1", "--config", str(cfg), env={"HEARTH_AUDIT_DB": ""})
+    streams = []
     try:
         st, _, doc = chat(s, "Tell me a story", body={"model": "auto"})
         assert st == 200 and doc["hearth"]["route"] == "cloud", doc
+        # Streams: the cost is known whether or not the client asked for usage.
+        for model, usage in (("auto", False), ("live", False), ("auto", True), ("live", True)):
+            body = {"model": model, "stream": True, "max_tokens": 8,
+                    "messages": [{"role": "user", "content": "Tell me a story"}]}
+            if usage:
+                body["stream_options"] = {"include_usage": True}
+            st, _, raw = s.stream("/v1/chat/completions", body)
+            assert st == 200, raw
+            got = [e["usage"] for e in sse_events(raw) if e.get("usage")]
+            assert len(got) == usage, (model, usage, got)
+            streams.append(got)
     finally:
         s.stop()
         cloud.stop()
-    (row,) = rows(db)
+    row, *streamed = rows(db)
+    assert len(streamed) == 4
+    for r in streamed:
+        assert r["upstream_tokens_in"] > 0 and r["upstream_tokens_out"] > 0, r
+        want = (r["upstream_tokens_in"] * 1000 + r["upstream_tokens_out"] * 2000) * 1000
+        assert abs(r["cost_nusd"] - want) <= 1, r
+    for r, got in zip(streamed[2:], streams[2:]):
+        assert (r["upstream_tokens_in"], r["upstream_tokens_out"]) == (
+            got[0]["prompt_tokens"], got[0]["completion_tokens"])
     assert row["route"] == "auto" and row["policy"] == "local_first"
     assert row["escalated"] == 1 and row["escalation_reason"] == doc["hearth"]["escalation_reason"]
     assert row["upstream"] == "up" and row["upstream_model"] == "stories260k"

@@ -228,6 +228,12 @@ def test_anthropic_adapter(stack):
     assert text == "Hello from Claude."
     assert events[-1]["choices"][0]["finish_reason"] == "stop"
     assert all(e["object"] == "chat.completion.chunk" for e in events)
+    assert not any(e.get("usage") for e in events)  # not asked for
+    body.update(stream=True, stream_options={"include_usage": True})
+    status, hdrs, raw = gw.request("POST", "/v1/chat/completions", body)
+    events = sse_events(raw)
+    assert events[-1]["choices"] == [] and events[-1]["usage"] == {
+        "prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}
 
 
 WEATHER = {"type": "function", "function": {
