@@ -79,6 +79,15 @@ static int tokenize(hr_api *api, hr_req *r, const char *text, size_t len, int32_
     return rc;
 }
 
+/* What of the request only an upstream can do, images included. */
+static const hr_oai_need *need_of(hr_oai_req *o, const hr_oai_msgs *m)
+{
+    if (!o->need && m->n_images) {
+        o->need = &HR_NEED_IMAGES;
+    }
+    return o->need;
+}
+
 /* Can the route answer locally? Only cloud_only cannot, nor a request
  * that only an upstream can answer (tools), unless the client asks for
  * local and the route allows it. */
@@ -88,7 +97,7 @@ static bool route_needs_local(const hr_route *rt, hr_req *r, const hr_oai_req *o
     if (h && strcmp(h, "local") == 0 && hr_route_local_override(rt)) {
         return true;
     }
-    return hr_route_policy(rt) != HR_POLICY_CLOUD_ONLY && !o->needs_upstream;
+    return hr_route_policy(rt) != HR_POLICY_CLOUD_ONLY && !o->need;
 }
 
 void hr__api_chat(hr_api *api, hr_req *r)
@@ -108,11 +117,11 @@ void hr__api_chat(hr_api *api, hr_req *r)
         /* answered */
     } else if (hr__oai_parse_messages(body, &msgs, &e) < 0) {
         oai_fail(r, &e);
-    } else if (!rt && o.needs_upstream) {
-        hr__http_error(r, 400, "unsupported_parameter", o.needs_upstream,
+    } else if (need_of(&o, &msgs) && !rt) {
+        hr__http_error(r, 400, "unsupported_parameter", o.need->param,
                        "model '%s' is answered by the local model, which cannot use %s; ask "
                        "for a route with an upstream", o.model ? o.model : api->model_id,
-                       o.needs_what);
+                       o.need->what);
     } else if (rt && !route_needs_local(rt, r, &o)) {
         /* Straight to the cloud: no template, no tokens. */
         hr__route_chat(api, r, body, &o, rt, NULL, 0, NULL, 0);

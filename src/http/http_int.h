@@ -150,10 +150,17 @@ typedef struct hr_oai_req {
     bool stream;
     bool include_usage;   /* stream_options.include_usage */
     bool max_tokens_given;
-    const char *needs_upstream; /* the parameter only an upstream can honour
-                                   ("tools", "response_format"), or NULL */
-    const char *needs_what;     /* and what it asks for, in words */
+    const struct hr_oai_need *need; /* what only an upstream can do, or NULL */
 } hr_oai_req;
+
+/* Something in a request the local model cannot do, so that only an
+ * upstream can answer it: the parameter that asks for it, in words, and
+ * the escalation reason. */
+typedef struct hr_oai_need {
+    const char *param, *what, *reason;
+} hr_oai_need;
+
+extern const hr_oai_need HR_NEED_TOOLS, HR_NEED_SCHEMA, HR_NEED_IMAGES;
 
 /* Fields common to both generation endpoints. Returns 0 or HR_EINVAL (e
  * filled). */
@@ -163,9 +170,10 @@ typedef struct hr_oai_msgs {
     hr_chat_msg *msgs; /* contents point into text[] */
     hr_buf *text;
     size_t n;
+    size_t n_images;   /* image parts, left out of text[] */
 } hr_oai_msgs;
 
-/* messages[] into chat messages (text parts joined). Free with
+/* messages[] into chat messages (text parts joined, image parts counted). Free with
  * hr__oai_msgs_free whatever the result. */
 int hr__oai_parse_messages(json_t *body, hr_oai_msgs *out, hr_oai_err *e);
 void hr__oai_msgs_free(hr_oai_msgs *m);

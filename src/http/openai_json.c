@@ -127,8 +127,7 @@ static int parse_response_format(json_t *o, hr_oai_req *r, hr_oai_err *e)
             return bad(e, "response_format.json_schema",
                        "response_format json_schema needs a 'json_schema' object with a 'name'");
         }
-        r->needs_upstream = "response_format"; /* no schema-to-grammar here */
-        r->needs_what = "a json_schema response format";
+        r->need = &HR_NEED_SCHEMA; /* no schema-to-grammar here */
         return 0;
     }
     return bad(e, "response_format.type",
@@ -196,8 +195,7 @@ static int parse_tools(json_t *o, hr_oai_req *r, hr_oai_err *e)
         return HR_EINVAL;
     }
     if (json_array_size(tools) && !(s && !strcmp(s, "none"))) {
-        r->needs_upstream = "tools";
-        r->needs_what = "tools";
+        r->need = &HR_NEED_TOOLS;
     }
     return 0;
 }
@@ -341,8 +339,23 @@ int hr__oai_parse_common(json_t *o, bool chat, hr_oai_req *r, hr_oai_err *e)
     return rc;
 }
 
-/* A message's content: a string, null, or an array of text parts. */
-static int message_content(json_t *c, size_t idx, hr_buf *out, hr_oai_err *e)
+const hr_oai_need HR_NEED_TOOLS = {"tools", "tools", "tools"};
+const hr_oai_need HR_NEED_SCHEMA = {"response_format", "a json_schema response format",
+                                    "response_format"};
+const hr_oai_need HR_NEED_IMAGES = {"messages", "image inputs", "images"};
+
+/* {"type": "image_url", "image_url": {"url": "https:..." or "data:..."}} */
+static bool image_part(json_t *part)
+{
+    const char *type = json_string_value(json_object_get(part, "type"));
+    json_t *url = json_object_get(json_object_get(part, "image_url"), "url");
+    return type && strcmp(type, "image_url") == 0 && json_is_string(url);
+}
+
+/* A message's content: a string, null, or an array of text and image
+ * parts (images counted in *n_images, for an upstream only). */
+static int message_content(json_t *c, size_t idx, hr_buf *out, size_t *n_images,
+                           hr_oai_err *e)
 {
     if (!c || json_is_null(c)) {
         return hr_buf_append(out, "", 0);
@@ -359,9 +372,13 @@ static int message_content(json_t *c, size_t idx, hr_buf *out, hr_oai_err *e)
     json_array_foreach(c, i, part) {
         const char *type = json_string_value(json_object_get(part, "type"));
         json_t *text = json_object_get(part, "text");
+        if (image_part(part)) {
+            (*n_images)++;
+            continue;
+        }
         if (!type || strcmp(type, "text") != 0 || !json_is_string(text)) {
-            return bad(e, "messages", "messages[%zu].content[%zu]: only text parts are "
-                       "supported", idx, i);
+            return bad(e, "messages", "messages[%zu].content[%zu]: only text parts and "
+                       "image_url parts with a url are supported", idx, i);
         }
         if (hr_buf_append(out, json_string_value(text), json_string_length(text)) < 0) {
             return HR_ENOMEM;
@@ -427,7 +444,8 @@ int hr__oai_parse_messages(json_t *o, hr_oai_msgs *out, hr_oai_err *e)
             return bad(e, "messages", "messages[%zu].role must be one of system, developer, "
                        "user, assistant, tool", i);
         }
-        int rc = message_content(json_object_get(m, "content"), i, &out->text[i], e);
+        int rc = message_content(json_object_get(m, "content"), i, &out->text[i],
+                                 &out->n_images, e);
         rc = rc < 0 ? rc : check_tool_turn(m, r == 4, i, e);
         if (rc < 0) {
             return rc;

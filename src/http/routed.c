@@ -358,7 +358,7 @@ static void fall_back(hr_rreq *rr, hr_upstream_reason why, const char *msg)
         n->degraded = true;
     }
     /* A request with tools has no local answer: one without them is not it. */
-    if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.needs_upstream) {
+    if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.need) {
         rr->own_req = false;
         hr__http_error(rr->req, 502, "upstream_failed", NULL, "upstream %s failed: %s",
                        rr->up ? hr_upstream_name(rr->up) : "(none)", msg ? msg : rname);
@@ -534,20 +534,20 @@ static void escalate(hr_rreq *rr, const char *reason)
 static void run_policy(hr_rreq *rr, const char *prompt, size_t len)
 {
     hr_policy pol = hr_route_policy(rr->rt);
-    const char *need = rr->o.needs_upstream;
+    const hr_oai_need *need = rr->o.need;
     if (pol == HR_POLICY_CLOUD_ONLY && !rr->force_local) {
         escalate(rr, "policy_cloud_only");
         return;
     }
     if (need && rr->up && !rr->force_local && pol != HR_POLICY_LOCAL_ONLY) {
-        escalate(rr, need); /* a local answer would ignore it */
+        escalate(rr, need->reason); /* a local answer would ignore it */
         return;
     }
     if (need) {
         rr->own_req = false;
-        hr__http_error(rr->req, 400, "unsupported_parameter", need,
+        hr__http_error(rr->req, 400, "unsupported_parameter", need->param,
                        "route '%s' answers this request locally, and the local model cannot "
-                       "use %s", hr_route_name(rr->rt), rr->o.needs_what);
+                       "use %s", hr_route_name(rr->rt), need->what);
         return;
     }
     bool local_first = pol == HR_POLICY_LOCAL_FIRST && !rr->force_local;
@@ -588,7 +588,7 @@ static int check_privacy(hr_rreq *rr)
     }
     hr__metrics_count(rr->api->metrics, "hearth_privacy_blocked_total", "class",
                       hr__priv_blocked_what(rr->priv));
-    if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.needs_upstream) {
+    if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.need) {
         hr__http_error(rr->req, 403, "data_blocked", NULL,
                        "this request holds %s data, which privacy policy '%s' keeps on this "
                        "machine, and route '%s' answers it only from an upstream",

@@ -23,7 +23,7 @@
 #define PCRE2_ERR_NOMEM 121 /* pcre2_compile's "failed to allocate heap memory" */
 
 static const char *const BUILTIN[HR_PII_N_BUILTIN] = {
-    "email", "phone", "card", "iban", "ssn", "ipv4", "ipv6", "dob", "secret",
+    "email", "phone", "card", "iban", "ssn", "ipv4", "ipv6", "dob", "secret", "image",
 };
 
 static void *pcre_alloc(PCRE2_SIZE n, void *data)

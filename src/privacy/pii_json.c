@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* pii_json.c -- redacting or counting the text inside an OpenAI request body:
- * message contents and text parts, tool-call arguments, prompt and input.
+ * message contents and text parts, tool-call arguments, prompt and input;
+ * image parts are counted as class "image", their content unseen.
  *
  * Tool-call arguments are JSON text inside a string. Each string literal in
  * them is decoded, scanned as the model will read it, and its findings are
@@ -382,6 +383,13 @@ static bool is_text_part(json_t *part)
                     strcmp(type, "output_text") == 0);
 }
 
+static bool is_image_part(json_t *part)
+{
+    const char *type = json_string_value(json_object_get(part, "type"));
+    return type && (strcmp(type, "image_url") == 0 || strcmp(type, "input_image") == 0 ||
+                    strcmp(type, "image") == 0);
+}
+
 static int arguments(jwalk *w, json_t *fn)
 {
     json_t *a = json_object_get(fn, "arguments");
@@ -398,6 +406,8 @@ static int message(jwalk *w, json_t *m)
         json_t *text = json_object_get(x, "text");
         if (rc == 0 && is_text_part(x) && json_is_string(text)) {
             rc = plain(w, text);
+        } else if (is_image_part(x) && w->counts) {
+            w->counts->n[HR_PII_IMAGE]++; /* what it shows is not known here */
         }
     }
     json_array_foreach(json_object_get(m, "tool_calls"), i, x) {

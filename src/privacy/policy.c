@@ -9,7 +9,9 @@
  *   - a class whose action is "block" keeps the whole request local;
  *   - "redact" classes are replaced by placeholders (unless the data class
  *     is public, where only "block" still holds);
- *   - "allow" classes go as they are.
+ *   - "allow" classes go as they are;
+ *   - images cannot be scanned or redacted: "redact" blocks them, and the
+ *     built-in policy does.
  * When both the route and the API key name a policy, each class gets the
  * stricter of the two actions and the stricter data class. A request's
  * header may make its own data class stricter, never looser.
@@ -78,12 +80,12 @@ static int parse_action(const char *s)
     return -1;
 }
 
-/* The built-in policy: secrets never leave, every other finding is
- * replaced by a placeholder. */
+/* The built-in policy: secrets and images never leave, every other
+ * finding is replaced by a placeholder. */
 static void default_policy(const hr_privacy *p, policy *pol)
 {
     for (size_t c = 0; c < hr_pii_n_classes(p->pii); c++) {
-        pol->action[c] = c == HR_PII_SECRET ? HR_PII_BLOCK : HR_PII_REDACT;
+        pol->action[c] = c == HR_PII_SECRET || c == HR_PII_IMAGE ? HR_PII_BLOCK : HR_PII_REDACT;
     }
     pol->data_class = HR_DATA_INTERNAL;
 }
@@ -283,6 +285,9 @@ static void apply_rules(const hr_privacy *p, const policy *a, const policy *b,
         hr_pii_action act = a->action[c] > b->action[c] ? a->action[c] : b->action[c];
         if (d->data_class == HR_DATA_PUBLIC && act == HR_PII_REDACT) {
             act = HR_PII_ALLOW;
+        }
+        if (c == HR_PII_IMAGE && act == HR_PII_REDACT) {
+            act = HR_PII_BLOCK; /* there is no placeholder for a picture */
         }
         d->action[c] = act;
         if (d->counts.n[c] && act == HR_PII_BLOCK && d->blocked_class < 0) {

@@ -37,6 +37,8 @@ typedef enum hr_pii_class {
     HR_PII_IPV6,
     HR_PII_DOB,    /* a date, only where labelled as a date of birth */
     HR_PII_SECRET, /* keys, tokens, passwords, private-key blocks */
+    HR_PII_IMAGE,  /* an image input (JSON scans only): unscannable, so never
+                      redacted -- a "redact" action blocks it */
     HR_PII_N_BUILTIN
 } hr_pii_class;
 

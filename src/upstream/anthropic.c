@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* anthropic.c -- the Anthropic Messages API in OpenAI chat shapes, both
  * ways: an OpenAI chat request becomes a Messages request (system messages
- * joined into "system", function tools into tools with an input_schema,
- * assistant tool calls into tool_use blocks, tool messages into tool_result
- * blocks), and a message or its stream of events becomes a chat.completion
- * or its chunks (tool_use blocks into tool_calls, input_json_delta into
- * argument pieces). Pure mapping, like proto.c. */
+ * joined into "system", image parts into image blocks, function tools into
+ * tools with an input_schema, assistant tool calls into tool_use blocks,
+ * tool messages into tool_result blocks), and a message or its stream of
+ * events becomes a chat.completion or its chunks (tool_use blocks into
+ * tool_calls, input_json_delta into argument pieces). Pure mapping, like
+ * proto.c. */
 #include "upstream/upstream_int.h"
 
 #include <stdio.h>
@@ -34,6 +35,54 @@ static int content_text(json_t *c, hr_buf *out)
         }
     }
     return 0;
+}
+
+/* An OpenAI image part as an Anthropic image block: a data: URL becomes a
+ * base64 source, any other URL a url source. */
+static json_t *image_block(json_t *part)
+{
+    const char *url = json_string_value(json_object_get(json_object_get(part, "image_url"), "url"));
+    const char *semi = url && !strncmp(url, "data:", 5) ? strchr(url, ';') : NULL;
+    if (semi && !strncmp(semi, ";base64,", 8)) {
+        return json_pack("{s:s, s:{s:s, s:s%, s:s}}", "type", "image", "source", "type", "base64",
+                         "media_type", url + 5, (size_t)(semi - url - 5), "data", semi + 8);
+    }
+    return url && !semi ? json_pack("{s:s, s:{s:s, s:s}}", "type", "image", "source", "type",
+                                    "url", "url", url)
+                        : NULL;
+}
+
+/* A user turn with images: its parts in order, as blocks. */
+static json_t *user_blocks(json_t *content)
+{
+    json_t *blocks = json_array();
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part) {
+        const char *type = json_string_value(json_object_get(part, "type"));
+        json_t *t = json_object_get(part, "text");
+        json_t *b = type && !strcmp(type, "image_url") ? image_block(part)
+                    : json_is_string(t) ? json_pack("{s:s, s:O}", "type", "text", "text", t)
+                                        : NULL;
+        if (!blocks || json_array_append_new(blocks, b) < 0) {
+            json_decref(blocks);
+            return NULL; /* an image URL Anthropic cannot take */
+        }
+    }
+    return blocks;
+}
+
+static bool has_image(json_t *content)
+{
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part) {
+        const char *type = json_string_value(json_object_get(part, "type"));
+        if (type && !strcmp(type, "image_url")) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* An assistant turn with tool calls: its text, then one tool_use block per
@@ -87,6 +136,15 @@ static int add_tool_result(json_t *out, json_t *m, const hr_buf *text)
                : 0;
 }
 
+/* A turn of content blocks; blocks NULL: the turn could not be mapped. */
+static int add_turn(json_t *out, const char *role, json_t *blocks)
+{
+    if (!blocks) {
+        return HR_EINVAL;
+    }
+    return json_array_append_new(out, json_pack("{s:s, s:o}", "role", role, "content", blocks));
+}
+
 static int add_message(json_t *out, hr_buf *sys, json_t *m)
 {
     const char *role = json_string_value(json_object_get(m, "role"));
@@ -97,12 +155,12 @@ static int add_message(json_t *out, hr_buf *sys, json_t *m)
         rc = hr_buf_printf(sys, "%s%s", sys->len ? "\n\n" : "", text.p ? text.p : "");
     } else if (rc == 0 && !strcmp(role, "tool")) {
         rc = add_tool_result(out, m, &text);
+    } else if (rc == 0 && strcmp(role, "assistant") != 0 &&
+               has_image(json_object_get(m, "content"))) {
+        rc = add_turn(out, "user", user_blocks(json_object_get(m, "content")));
     } else if (rc == 0 && !strcmp(role, "assistant") &&
                json_array_size(json_object_get(m, "tool_calls"))) {
-        json_t *blocks = assistant_blocks(m, &text);
-        rc = blocks ? json_array_append_new(out, json_pack("{s:s, s:o}", "role", "assistant",
-                                                           "content", blocks))
-                    : HR_EINVAL;
+        rc = add_turn(out, "assistant", assistant_blocks(m, &text));
     } else if (rc == 0) {
         const char *r = !strcmp(role, "assistant") ? "assistant" : "user";
         rc = json_array_append_new(out, json_pack("{s:s, s:s%}", "role", r, "content",
@@ -196,6 +254,10 @@ json_t *hr__anth_body(const hr_upstream *u, json_t *req, bool stream)
         if (json_is_number(v)) {
             json_object_set(b, same[i], v);
         }
+    }
+    json_t *temp = json_object_get(b, "temperature");
+    if (temp && json_number_value(temp) > 1.0) {
+        json_object_set_new(b, "temperature", json_real(1.0)); /* OpenAI's 0..2, Anthropic's 0..1 */
     }
     json_t *stop = json_object_get(req, "stop");
     if (json_is_string(stop)) {

@@ -191,6 +191,10 @@ class FakeAnthropic(_Fake):
             return bool(b.get("id")) and bool(b.get("name")) and isinstance(b.get("input"), dict)
         if t == "tool_result":
             return bool(b.get("tool_use_id"))
+        if t == "image":
+            src = b.get("source") or {}
+            return (src.get("type") == "base64" and src.get("media_type", "").startswith("image/")
+                    and bool(src.get("data"))) or (src.get("type") == "url" and bool(src.get("url")))
         return False
 
     TOOL_INPUT = {"city": "Paris", "units": "metric"}

@@ -23,11 +23,13 @@ routes:
   live: {policy: cloud_only, upstream: echo, cloud_stream: live}
   auto: {policy: local_first, upstream: echo, threshold: 1.0}
   public: {policy: cloud_only, upstream: echo, privacy: open}
+  vision: {policy: local_first, upstream: echo, privacy: pictures}
 privacy:
   deny: [{name: project, words: [Bluebird]}]
   policies:
     strict: {actions: {"*": block}}
     open: {actions: {email: allow}, data_class: public}
+    pictures: {actions: {image: allow}}
   keys: {%(strict_id)s: strict}
 audit: {path: %(db)s}
 """
@@ -141,6 +143,29 @@ def test_tools_and_schemas_reach_the_upstream_as_sent(setup):
     sent = echo.bodies[-1]
     assert sent["tools"] == TOOLS and sent["tool_choice"] == choice
     assert sent["parallel_tool_calls"] is False
+
+
+def test_images_leave_only_where_a_policy_lets_them(setup):
+    """An image cannot be scanned: the built-in policy keeps it here (403,
+    naming the class); a policy with image: allow sends it as it is, the
+    text around it still redacted, and the local model never tries."""
+    s, echo, _ = setup
+    img = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    content = [{"type": "text", "text": "Who sent this? " + EMAIL}, img]
+    body = {"messages": [{"role": "user", "content": content}], "max_tokens": 8}
+    h = {"Authorization": "Bearer " + KEY}
+    fresh(echo)
+    for route in ("auto", "cloud"):
+        st, _, out = s.json("POST", "/v1/chat/completions", dict(body, model=route), h)
+        assert st == 403 and out["error"]["code"] == "data_blocked", out
+        assert "image data" in out["error"]["message"]
+    assert echo.all_bytes() == b""
+    st, hdrs, out = s.json("POST", "/v1/chat/completions", dict(body, model="vision"), h)
+    assert st == 200, out
+    assert hdrs["x-hearth-escalation-reason"] == "images"
+    sent = echo.bodies[-1]["messages"][0]["content"]
+    assert sent[1] == img and sent[0]["text"] == "Who sent this? <EMAIL_1>"
+    assert EMAIL.encode() not in echo.all_bytes()
 
 
 def test_secret_is_blocked_and_named_not_shown(setup):

@@ -51,8 +51,12 @@ routes:
   private: {policy: local_only}
   claude: {policy: cloud_only, upstream: claude}
   claude-first: {policy: local_first, upstream: claude, threshold: 0}
+  claude-vision: {policy: cloud_only, upstream: claude, privacy: pictures}
   breaker: {policy: local_first, upstream: fragile, threshold: 1}
   live: {policy: cloud_only, upstream: cloud, cloud_stream: live}
+privacy:
+  policies:
+    pictures: {actions: {image: allow}}
 """ % (proxy_port, proxy_port, anth_port)
     path = tmp_path / "hearth.yaml"
     path.write_text(text)
@@ -308,6 +312,32 @@ def test_anthropic_tools(stack):
     assert len(anth.seen) == n  # refused here, not sent without the format
 
 
+def test_anthropic_images(stack):
+    """Image parts become image blocks: a data: URL a base64 source, any
+    other URL a url source; the text parts stay in order around them."""
+    gw, _, anth = stack
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    parts = [{"type": "text", "text": "What is in these?"},
+             {"type": "image_url", "image_url": {"url": "data:image/png;base64," + png}},
+             {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg",
+                                                 "detail": "low"}}]
+    status, hdrs, doc = gw.json("POST", "/v1/chat/completions", {
+        "model": "claude-vision", "messages": [{"role": "user", "content": parts}]})
+    assert status == 200, doc
+    _, sent = anth.seen[-1]
+    assert sent["messages"] == [{"role": "user", "content": [
+        {"type": "text", "text": "What is in these?"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}}]}]
+    assert doc["hearth"]["privacy"]["pii_found"] == 2  # two images, let through by policy
+    # The built-in policy keeps images here: nothing can be checked in them.
+    n = len(anth.seen)
+    status, _, doc = gw.json("POST", "/v1/chat/completions", {
+        "model": "claude", "messages": [{"role": "user", "content": parts}]})
+    assert status == 403 and doc["error"]["code"] == "data_blocked", doc
+    assert "image" in doc["error"]["message"] and len(anth.seen) == n
+
+
 def test_tools_need_an_upstream(stack):
     """The local model cannot call tools (nor follow a JSON schema): a route
     escalates such a request before generating anything; where only local
@@ -334,6 +364,11 @@ def test_tools_need_an_upstream(stack):
         "model": "stories260k", "response_format": fmt, "messages": HI})
     assert status == 400 and doc["error"]["param"] == "response_format", doc
     assert "json_schema" in doc["error"]["message"]
+    img = [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]
+    status, _, doc = gw.json("POST", "/v1/chat/completions", {
+        "model": "stories260k", "messages": [{"role": "user", "content": img}]})
+    assert status == 400 and doc["error"]["param"] == "messages", doc
+    assert "image inputs" in doc["error"]["message"]
     # tool_choice "none": the tools will not be called, so local may answer.
     status, hdrs, doc = gw.json("POST", "/v1/chat/completions", {
         "model": "stories260k", "tools": [WEATHER], "tool_choice": "none", "messages": HI,
