@@ -358,10 +358,18 @@ static void fall_back(hr_rreq *rr, hr_upstream_reason why, const char *msg)
         n->degraded = true;
     }
     /* A request with tools has no local answer: one without them is not it. */
+    const char *up = rr->up ? hr_upstream_name(rr->up) : "(none)";
+    if ((hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.need) &&
+        why == HR_UP_REJECTED) {
+        rr->own_req = false; /* the client's to fix: say what the upstream said */
+        hr__http_error(rr->req, 400, "upstream_rejected", NULL,
+                       "upstream %s rejected the request: %s", up, msg ? msg : rname);
+        return;
+    }
     if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.need) {
         rr->own_req = false;
-        hr__http_error(rr->req, 502, "upstream_failed", NULL, "upstream %s failed: %s",
-                       rr->up ? hr_upstream_name(rr->up) : "(none)", msg ? msg : rname);
+        hr__http_error(rr->req, 502, "upstream_failed", NULL, "upstream %s failed: %s", up,
+                       msg ? msg : rname);
         return;
     }
     rr->route = "local";

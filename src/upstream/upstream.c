@@ -52,7 +52,8 @@ static double now_ms(void)
 const char *hr_upstream_reason_name(hr_upstream_reason r)
 {
     static const char *names[] = {"ok", "timeout", "connect", "http_429", "http_5xx",
-                                  "http_4xx", "malformed", "circuit_open", "busy"};
+                                  "http_4xx", "malformed", "circuit_open", "busy",
+                                  "rejected"};
     return (unsigned)r < HR_UP_N_REASONS ? names[r] : "unknown";
 }
 
@@ -417,7 +418,7 @@ static void call_free(hr_upstream_call *c)
 
 static void finish(hr_upstream_call *c, hr_upstream_reason r, json_t *resp, const char *msg)
 {
-    breaker_record(c->u, r == HR_UP_OK, c->is_probe);
+    breaker_record(c->u, r == HR_UP_OK || r == HR_UP_REJECTED, c->is_probe);
     c->is_probe = false;
     hr_upstream_handler h = c->h;
     void *ud = c->ud;
@@ -527,6 +528,10 @@ static hr_upstream_reason classify(hr_upstream_call *c, CURLcode res, const char
         *msg = "server error (5xx)";
         return HR_UP_HTTP_5XX;
     }
+    if (c->status == 400 || c->status == 413 || c->status == 422) {
+        *msg = "request rejected";
+        return HR_UP_REJECTED;
+    }
     if (c->status != 200) {
         *msg = "request refused (4xx)";
         return HR_UP_HTTP_4XX;
@@ -536,6 +541,32 @@ static hr_upstream_reason classify(hr_upstream_call *c, CURLcode res, const char
         return HR_UP_MALFORMED;
     }
     return HR_UP_OK;
+}
+
+/* What a 4xx answer said, "HTTP 400: <its error.message>" (the OpenAI and
+ * Anthropic shape), cut at a character boundary; never a text holding the
+ * upstream's API key. */
+static const char *refusal(const hr_upstream_call *c, char *out, size_t cap)
+{
+    json_t *doc = json_loadb(c->resp.p ? c->resp.p : "", c->resp.len, 0, NULL);
+    const char *m = json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
+    if (!m || (c->u->api_key && *c->u->api_key && strstr(m, c->u->api_key))) {
+        m = "";
+    }
+    int n = snprintf(out, cap, "HTTP %ld%s%s", c->status, *m ? ": " : "", m);
+    if (n >= 0 && (size_t)n >= cap) { /* cut: drop a last character cut short */
+        size_t i = cap - 2;
+        while (i > 0 && ((unsigned char)out[i] & 0xC0) == 0x80) {
+            i--;
+        }
+        unsigned char b = (unsigned char)out[i];
+        size_t len = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+        if (i + len > cap - 1) {
+            out[i] = '\0';
+        }
+    }
+    json_decref(doc);
+    return out;
 }
 
 static void transfer_done(hr_upstream_call *c, CURLcode res)
@@ -557,6 +588,12 @@ static void transfer_done(hr_upstream_call *c, CURLcode res)
     }
     if (r != HR_UP_OK && maybe_retry(c, r)) {
         return;
+    }
+    char said[320];
+    if (r == HR_UP_REJECTED || r == HR_UP_HTTP_4XX) {
+        const char *what = refusal(c, said, sizeof said);
+        hr_log(HR_LOG_WARN, "upstream", "%s: %s", c->u->name, what);
+        msg = r == HR_UP_REJECTED ? what : msg; /* a refusal of our key stays in the log */
     }
     if (r != HR_UP_OK) {
         hr_log(HR_LOG_WARN, "upstream", "%s: call failed after %d tr%s: %s (HTTP %ld)",

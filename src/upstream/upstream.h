@@ -47,10 +47,13 @@ typedef enum hr_upstream_reason {
     HR_UP_CONNECT,      /* could not connect, or the connection broke */
     HR_UP_HTTP_429,     /* rate limited beyond the retries */
     HR_UP_HTTP_5XX,     /* server errors beyond the retries */
-    HR_UP_HTTP_4XX,     /* the upstream refused the request */
+    HR_UP_HTTP_4XX,     /* the upstream refused the request (401, 403, 404...) */
     HR_UP_MALFORMED,    /* unparseable or truncated answer */
     HR_UP_CIRCUIT_OPEN, /* too many recent failures: not tried */
     HR_UP_BUSY,         /* max_concurrent calls already in flight: not tried */
+    HR_UP_REJECTED,     /* the upstream found the request itself invalid (400, 413,
+                           422): the request's fault, so no strike against the
+                           upstream's circuit */
     HR_UP_N_REASONS
 } hr_upstream_reason;
 

@@ -49,6 +49,8 @@ class FaultProxy(_Fake):
     'linger' (a stream's whole answer, then delay_s before the connection is
     reset instead of closed)."""
 
+    refusal = "no"  # what a 400/401 answer says
+
     def __init__(self, target_port):
         self.target = target_port
         self.mode = "pass"
@@ -85,6 +87,9 @@ class FaultProxy(_Fake):
             time.sleep(self.delay_s)
         if mode == "http500":
             return self._send(h, 500, b'{"error":{"message":"boom"}}')
+        if mode in ("http400", "http401"):
+            status, msg = int(mode[4:]), self.refusal
+            return self._send(h, status, json.dumps({"error": {"message": msg}}).encode())
         if mode == "http429":
             return self._send(h, 429, b'{"error":{"message":"slow down"}}',
                               extra={"Retry-After": "0"})

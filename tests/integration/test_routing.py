@@ -153,6 +153,7 @@ def test_client_can_ask_for_local(stack):
 @pytest.mark.parametrize("mode,reason", [
     ("delay", "timeout"), ("http500", "http_5xx"), ("http429", "http_429"),
     ("reset", "connect"), ("truncate", "malformed"), ("malformed", "malformed"),
+    ("http400", "rejected"),
 ])
 @pytest.mark.parametrize("stream", [False, True])
 def test_cloud_faults_degrade_to_local(stack, mode, reason, stream):
@@ -179,6 +180,33 @@ def test_cloud_faults_degrade_to_local(stack, mode, reason, stream):
     elif mode == "reset":
         # curl itself retries once when a reused connection turns out dead.
         assert 3 <= proxy.count() - seen <= 6
+
+
+def test_upstream_refusals(stack):
+    """A 400 is the request's fault: a route that can only answer from the
+    upstream passes on what it said, as a 400, and no strike is counted
+    against the circuit. Any other 4xx is a 502 that says nothing of what
+    the upstream said (it may be about our key), and never shows the key."""
+    gw, proxy, _ = stack
+    proxy.mode = "http400"
+    for pad in ("", "a", "ab", "abc"):  # the cut falls in each byte of a 2-byte character
+        # and past the fragile upstream's 3 failures
+        proxy.refusal = "Invalid 'messages[0].content': too long " + pad + "\u00e9" * 400
+        status, _, raw = chat(gw, "cloud")
+        chat(gw, "breaker")
+        err = json.loads(raw)["error"]
+        assert status == 400 and err["code"] == "upstream_rejected", err
+        assert "rejected the request: HTTP 400: Invalid 'messages[0].content'" in err["message"]
+        assert err["message"].endswith("\u00e9") and len(err["message"].encode()) < 400
+    proxy.mode = "pass"
+    seen = proxy.count()
+    status, _, raw = chat(gw, "breaker")
+    assert json.loads(raw)["hearth"]["degraded"] is False and proxy.count() == seen + 1
+    proxy.refusal = "Incorrect API key provided: " + CLOUD_KEY
+    proxy.mode = "http401"
+    status, _, raw = chat(gw, "cloud")
+    proxy.mode = "pass"
+    assert status == 502 and b"HTTP 401" not in raw and CLOUD_KEY.encode() not in raw, raw
 
 
 def test_pregate(stack):
