@@ -4,9 +4,11 @@
  * how well the shipped defaults and the fitted model are calibrated.
  *
  * Each line: {"prompt": ..., "answer": ..., "logprobs": L, "correct": bool}
- * where L is what an OpenAI-compatible server returns for the answer:
- * {"content": [{"token", "logprob", "top_logprobs": [{"logprob"}, ...]}]},
- * the bare "content" list, or a list of numbers. Main thread. */
+ * (or 0/1) where L is what an OpenAI-compatible server returns for the
+ * answer: chat's {"content": [{"token", "logprob", "top_logprobs":
+ * [{"logprob"}, ...]}]}, the bare "content" list, completions' legacy
+ * {"token_logprobs": [...], "top_logprobs": [{token: logprob}, ...]}, or a
+ * list of numbers. Main thread. */
 #include "cli/cli.h"
 
 #include <jansson.h>
@@ -20,9 +22,42 @@
 
 #define TOP_MAX 20
 
+/* The legacy completions shape: parallel lists, alternatives as objects
+ * from token to logprob; a null logprob (an echoed first token) is skipped. */
+static int acc_from_legacy(json_t *lp, hr_conf_acc *acc)
+{
+    json_t *tops = json_object_get(lp, "top_logprobs");
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(lp, "token_logprobs"), i, v) {
+        float top[TOP_MAX];
+        size_t n_top = 0;
+        const char *tok;
+        json_t *a;
+        if (json_is_null(v)) {
+            continue;
+        }
+        if (!json_is_number(v)) {
+            return HR_EFORMAT;
+        }
+        json_object_foreach(json_array_get(tops, i), tok, a) {
+            if (json_is_number(a) && n_top < TOP_MAX) {
+                top[n_top++] = (float)json_number_value(a);
+            }
+        }
+        if (hr_conf_acc_add(acc, (float)json_number_value(v), top, n_top) < 0) {
+            return HR_ENOMEM;
+        }
+    }
+    return 0;
+}
+
 /* Token logprobs in any of the accepted shapes into acc. */
 static int acc_from_json(json_t *lp, hr_conf_acc *acc)
 {
+    if (json_is_array(json_object_get(lp, "token_logprobs"))) {
+        return acc_from_legacy(lp, acc);
+    }
     if (json_is_object(lp)) {
         lp = json_object_get(lp, "content");
     }
@@ -83,10 +118,14 @@ static int read_labeled(const char *path, double **x, int **y, size_t *n, char *
         }
         hr_conf_acc acc = {0};
         json_t *correct = json_object_get(row, "correct");
+        json_int_t ci = json_is_integer(correct) ? json_integer_value(correct) : -1;
+        if (ci == 0 || ci == 1) {
+            correct = json_boolean(ci == 1); /* a singleton: nothing to free */
+        }
         if (!json_is_object(row) || !json_is_boolean(correct) ||
             acc_from_json(json_object_get(row, "logprobs"), &acc) < 0) {
             rc = hr_errf(err, errlen, HR_EFORMAT, "%s:%zu: expected {\"logprobs\": [...], "
-                         "\"correct\": true|false}", path, lineno);
+                         "\"correct\": true|false|1|0}", path, lineno);
         } else if (*n == cap) {
             cap = cap ? cap * 2 : 256;
             double *nx = hr_realloc(*x, cap * HR_CONF_N_FEATURES * sizeof *nx);

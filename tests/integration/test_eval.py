@@ -58,6 +58,35 @@ def test_calibrate_matches_independent_auroc(tmp_path):
     assert model["calibration"] == "isotonic" and len(model["weights"]) == 7
 
 
+def test_calibrate_reads_chat_and_legacy_logprobs(tmp_path):
+    """The same answers as chat logprobs (labels true/false) and as legacy
+    completions logprobs (labels 1/0, an echoed first token with null)
+    make the same model."""
+    random.seed(11)
+    chat, legacy = [], []
+    for i in range(120):
+        toks = [(-2.5 * random.random(), sorted(-4 * random.random() for _ in range(3)))
+                for _ in range(6)]
+        y = random.random() < 0.5 + toks[0][0] / 6
+        chat.append({"correct": y, "logprobs": {"content": [
+            {"token": "t", "logprob": lp, "top_logprobs": [{"token": "a%d" % k, "logprob": a}
+                                                         for k, a in enumerate(alts)]}
+            for lp, alts in toks]}})
+        legacy.append({"correct": int(y), "logprobs": {
+            "tokens": ["<s>"] + ["t"] * 6, "token_logprobs": [None] + [lp for lp, _ in toks],
+            "top_logprobs": [None] + [{"a%d" % k: a for k, a in enumerate(alts)}
+                                      for _, alts in toks]}})
+    outs = []
+    for name, rows in (("chat", chat), ("legacy", legacy)):
+        data = tmp_path / (name + ".jsonl")
+        data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        r = run("calibrate", "--data", str(data), "--out", str(tmp_path / (name + ".json")))
+        assert r.returncode == 0, r.stderr
+        outs.append([l for l in r.stdout.splitlines() if l.startswith("|")])
+        outs[-1].append(json.loads((tmp_path / (name + ".json")).read_text())["weights"])
+    assert outs[0] == outs[1] and len(outs[0]) > 3
+
+
 def test_calibrate_errors(tmp_path):
     r = run("calibrate", "--out", "x.json")
     assert r.returncode == 2 and "--data" in r.stderr
