@@ -2,9 +2,10 @@
 /* eval.c -- `hearth eval --data eval.jsonl`: how good is "local first,
  * escalate when unsure" on your own data?
  *
- * Each line: {"prompt": ..., "expected": ..., "grader"?: exact|numeric|
- * contains|regex}. Every prompt is answered locally (greedy, with logprobs)
- * and, when --config names an upstream, by the upstream too. The report:
+ * Each line: {"prompt": ..., "expected": ... (text, or a number), "grader"?:
+ * exact|numeric|contains|regex}. Every prompt is answered locally (greedy,
+ * with logprobs) and, when --config names an upstream, by the upstream too.
+ * The report:
  * accuracy of each, AUROC of the confidence for local correctness, ECE, the
  * deferral curve (quality against share escalated, as a table and an SVG
  * plot), cost at the chosen threshold against all-cloud, and the cheapest

@@ -169,15 +169,17 @@ static void items_free(hr_eval_item *it, size_t n)
 static int item_from(json_t *row, const char *grader, hr_eval_item *it)
 {
     const char *p = json_string_value(json_object_get(row, "prompt"));
-    const char *e = json_string_value(json_object_get(row, "expected"));
+    json_t *ev = json_object_get(row, "expected");
     const char *g = json_string_value(json_object_get(row, "grader"));
     g = g ? g : grader;
     memset(it, 0, sizeof *it);
-    if (!p || !e || !hr__eval_grader_known(g)) {
+    if (!p || !(json_is_string(ev) || json_is_number(ev)) || !hr__eval_grader_known(g)) {
         return HR_EFORMAT;
     }
     it->prompt = hr_strdup(p);
-    it->expected = hr_strdup(e);
+    /* A number as JSON writes it ("expected": 42 for the numeric grader). */
+    it->expected = json_is_string(ev) ? hr_strdup(json_string_value(ev))
+                                      : json_dumps(ev, JSON_ENCODE_ANY);
     it->grader = g ? hr_strdup(g) : NULL;
     return it->prompt && it->expected && (!g || it->grader) ? 0 : HR_ENOMEM;
 }

@@ -113,7 +113,7 @@ def test_eval_report_matches_details(tmp_path):
             {"prompt": "The cat", "expected": "[a-z]", "grader": "regex"},
             {"prompt": "Tom and Sue", "expected": "zzz", "grader": "contains"},
             {"prompt": "One day", "expected": ".", "grader": "contains"},
-            {"prompt": "2+2=", "expected": "4", "grader": "numeric"},
+            {"prompt": "2+2=", "expected": 4, "grader": "numeric"},
         ]
         data = tmp_path / "eval.jsonl"
         data.write_text("\n".join(json.dumps(i) for i in items) + "\n")
