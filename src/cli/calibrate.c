@@ -88,6 +88,18 @@ static int acc_from_json(json_t *lp, hr_conf_acc *acc)
     return 0;
 }
 
+/* One row's logprobs into acc and its label ("correct": true/false or 1/0). */
+static int labeled_row(json_t *row, hr_conf_acc *acc, bool *correct)
+{
+    json_t *c = json_object_get(row, "correct");
+    json_int_t ci = json_is_integer(c) ? json_integer_value(c) : -1;
+    if (!json_is_object(row) || !(json_is_boolean(c) || ci == 0 || ci == 1)) {
+        return HR_EFORMAT;
+    }
+    *correct = json_is_true(c) || ci == 1;
+    return acc_from_json(json_object_get(row, "logprobs"), acc);
+}
+
 /* Labelled rows: features into *x (n x HR_CONF_N_FEATURES) and labels into
  * *y; free both with hr_free. */
 static int read_labeled(const char *path, double **x, int **y, size_t *n, char *err,
@@ -117,13 +129,8 @@ static int read_labeled(const char *path, double **x, int **y, size_t *n, char *
             continue;
         }
         hr_conf_acc acc = {0};
-        json_t *correct = json_object_get(row, "correct");
-        json_int_t ci = json_is_integer(correct) ? json_integer_value(correct) : -1;
-        if (ci == 0 || ci == 1) {
-            correct = json_boolean(ci == 1); /* a singleton: nothing to free */
-        }
-        if (!json_is_object(row) || !json_is_boolean(correct) ||
-            acc_from_json(json_object_get(row, "logprobs"), &acc) < 0) {
+        bool correct = false;
+        if (labeled_row(row, &acc, &correct) < 0) {
             rc = hr_errf(err, errlen, HR_EFORMAT, "%s:%zu: expected {\"logprobs\": [...], "
                          "\"correct\": true|false|1|0}", path, lineno);
         } else if (*n == cap) {
@@ -136,7 +143,7 @@ static int read_labeled(const char *path, double **x, int **y, size_t *n, char *
         }
         if (rc == 0) {
             hr_conf_features(&acc, *x + *n * HR_CONF_N_FEATURES);
-            (*y)[(*n)++] = json_is_true(correct);
+            (*y)[(*n)++] = correct;
         }
         hr_conf_acc_deinit(&acc);
         json_decref(row);
