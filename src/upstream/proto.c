@@ -53,7 +53,12 @@ static json_t *openai_body(const hr_upstream *u, json_t *req, bool stream)
         return b;
     }
     /* Always ask for a stream's usage: its cost goes to the audit log
-     * whether or not the client wants it (routed.c drops it then). */
+     * whether or not the client wants it (routed.c drops it then) -- unless
+     * this upstream has refused the option (upstream.c). */
+    json_t *asked = json_object_get(json_object_get(req, "stream_options"), "include_usage");
+    if (u->no_stream_usage || json_is_true(asked)) {
+        return b;
+    }
     json_t *so = json_deep_copy(json_object_get(req, "stream_options"));
     so = json_is_object(so) ? so : (json_decref(so), json_object());
     if (json_object_set_new(so, "include_usage", json_true()) < 0 ||

@@ -404,6 +404,7 @@ static void call_free(hr_upstream_call *c)
         c->u->probe_in_flight = false;
     }
     hr_buf_deinit(&c->body);
+    json_decref(c->req);
     hr_buf_deinit(&c->resp);
     hr_buf_deinit(&c->sse);
     hr_buf_deinit(&c->evdata);
@@ -569,6 +570,26 @@ static const char *refusal(const hr_upstream_call *c, char *out, size_t cap)
     return out;
 }
 
+/* An OpenAI-compatible server that does not know stream_options (some
+ * older ones) rejects every stream hearth asks usage of: say so once, and
+ * ask it again without, now and from then on. True if retried. */
+static bool retry_without_usage(hr_upstream_call *c)
+{
+    hr_upstream *u = c->u;
+    if (!c->stream || u->kind != HR_UP_KIND_OPENAI || u->no_stream_usage || !c->resp.p ||
+        !strstr(c->resp.p, "stream_options")) {
+        return false;
+    }
+    u->no_stream_usage = true;
+    hr_log(HR_LOG_WARN, "upstream", "%s: refuses stream_options; its streamed answers are "
+           "not costed", u->name);
+    hr_buf_reset(&c->body);
+    if (hr__up_body(u, c->req, c->stream, &c->body) < 0 || strstr(c->body.p, "stream_options")) {
+        return false; /* the client asked for it: its request stands as refused */
+    }
+    return start_try(c) == 0;
+}
+
 static void transfer_done(hr_upstream_call *c, CURLcode res)
 {
     detach_easy(c);
@@ -586,7 +607,7 @@ static void transfer_done(hr_upstream_call *c, CURLcode res)
             msg = "unparseable answer";
         }
     }
-    if (r != HR_UP_OK && maybe_retry(c, r)) {
+    if ((r != HR_UP_OK && maybe_retry(c, r)) || (r == HR_UP_REJECTED && retry_without_usage(c))) {
         return;
     }
     char said[320];
@@ -714,6 +735,7 @@ int hr_upstream_chat(hr_upstream *u, json_t *req, bool stream, const hr_upstream
     c->t_start = now_ms();
     u->in_flight++;
     HR_DLIST_PUSH(u->set->calls, c);
+    c->req = json_incref(req);
     int rc = hr__up_body(u, req, stream, &c->body);
     if (rc == 0) {
         rc = start_try(c);

@@ -34,6 +34,7 @@ struct hr_upstream {
     struct curl_slist *headers[2];  /* (auth included) without / with stream: */
     CURL *spare[16];                /* built once, as are idle easy handles */
     int n_spare;                    /* set up for this upstream */
+    bool no_stream_usage;           /* it refused stream_options: never send it again */
 };
 
 /* Per-call state of a streamed answer being translated (Anthropic). */
@@ -51,6 +52,7 @@ struct hr_upstream_call {
     hr_upstream *u;
     hr_upstream_call *prev, *next;
     CURL *easy;
+    json_t *req;   /* the request, to build the body again without stream_options */
     hr_buf body, resp, sse;
     hr_buf evdata; /* the event being delivered: kept, not allocated per event */
     hr_up_stream_state st;

@@ -87,6 +87,9 @@ class FaultProxy(_Fake):
             time.sleep(self.delay_s)
         if mode == "http500":
             return self._send(h, 500, b'{"error":{"message":"boom"}}')
+        if mode == "old_server" and b"stream_options" in body:
+            return self._send(h, 400, b'{"error":{"message":"Unrecognized request argument '
+                              b'supplied: stream_options"}}')
         if mode in ("http400", "http401"):
             status, msg = int(mode[4:]), self.refusal
             return self._send(h, status, json.dumps({"error": {"message": msg}}).encode())

@@ -209,6 +209,27 @@ def test_upstream_refusals(stack):
     assert status == 502 and b"HTTP 401" not in raw and CLOUD_KEY.encode() not in raw, raw
 
 
+def test_upstream_without_stream_options(stack):
+    """An upstream that rejects stream_options (which hearth adds to learn a
+    stream's cost) is asked again without it, and from then on never with."""
+    gw, proxy, _ = stack
+    proxy.mode = "old_server"
+    try:
+        for extra_tries in (1, 0):
+            seen = proxy.count()
+            status, hdrs, raw = chat(gw, "breaker", stream=True)
+            assert status == 200 and hdrs["x-hearth-route"] == "cloud", raw
+            assert sse_events(raw)[-1]["hearth"]["degraded"] is False
+            assert proxy.count() - seen == 1 + extra_tries
+        # A client that asks for usage itself gets the upstream's refusal.
+        status, hdrs, raw = chat(gw, "breaker", stream=True,
+                                 stream_options={"include_usage": True})
+        (last,) = [e for e in sse_events(raw) if "hearth" in e]
+        assert status == 200 and last["hearth"]["degraded_reason"] == "rejected"
+    finally:
+        proxy.mode = "pass"
+
+
 def test_pregate(stack):
     gw, proxy, _ = stack
     proxy.mode = "pass"
