@@ -134,12 +134,19 @@ static int parse_response_format(json_t *o, hr_oai_req *r, hr_oai_err *e)
                "response_format type '%s' is not supported (use 'text' or 'json_object')", type);
 }
 
-/* A function tool: {"type": "function", "function": {"name", ...}}. */
+/* A tool: {"type": "function", "function": {"name", ...}}; other types
+ * (OpenAI's custom tools) are the upstream's to judge. */
 static int check_tool(json_t *t, size_t i, hr_oai_err *e)
 {
     json_t *f = json_object_get(t, "function");
     const char *type = json_string_value(json_object_get(t, "type"));
-    if (!json_is_object(t) || !type || strcmp(type, "function") != 0 || !json_is_object(f)) {
+    if (!json_is_object(t) || !type) {
+        return bad(e, "tools", "tools[%zu] must be an object with a 'type'", i);
+    }
+    if (strcmp(type, "function") != 0) {
+        return 0;
+    }
+    if (!json_is_object(f)) {
         return bad(e, "tools", "tools[%zu] must be {\"type\": \"function\", \"function\": "
                    "{...}}", i);
     }

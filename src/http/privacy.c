@@ -9,8 +9,7 @@
  * Streamed answers are restored chunk by chunk, content and each tool
  * call's arguments, a placeholder split across chunks included (a restorer
  * holds back a possible partial placeholder until the next chunk decides
- * it). Local generation always sees the
- * original text. Loop thread. */
+ * it). Local generation always sees the original text. Loop thread. */
 #include "http/http_int.h"
 
 #include <string.h>

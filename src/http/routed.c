@@ -16,8 +16,9 @@
  * malformed or truncated answer) before anything of it reached the client,
  * the client gets the local answer with "degraded": true -- the one already
  * generated, or a fresh local generation. Only cloud_only answers 502, and
- * a request only an upstream can answer (tools: escalated before any local
- * generation, reason "tools").
+ * a request only an upstream can answer (tools, images, a JSON schema: it
+ * escalates before any local generation) -- a 400 where the upstream found
+ * the request itself invalid.
  * Every answer says how it was made: X-Hearth-Route, X-Hearth-Confidence
  * and a "hearth" object in the body (or the final stream chunk).
  *
@@ -357,7 +358,8 @@ static void fall_back(hr_rreq *rr, hr_upstream_reason why, const char *msg)
     if (n) {
         n->degraded = true;
     }
-    /* A request with tools has no local answer: one without them is not it. */
+    /* A request with tools (images, a schema) has no local answer: one that
+     * ignored them would not be it. */
     const char *up = rr->up ? hr_upstream_name(rr->up) : "(none)";
     if ((hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.need) &&
         why == HR_UP_REJECTED) {

@@ -612,11 +612,11 @@ static void transfer_done(hr_upstream_call *c, CURLcode res)
     }
     char said[320];
     if (r == HR_UP_REJECTED || r == HR_UP_HTTP_4XX) {
-        const char *what = refusal(c, said, sizeof said);
-        hr_log(HR_LOG_WARN, "upstream", "%s: %s", c->u->name, what);
-        msg = r == HR_UP_REJECTED ? what : msg; /* a refusal of our key stays in the log */
-    }
-    if (r != HR_UP_OK) {
+        refusal(c, said, sizeof said);
+        hr_log(HR_LOG_WARN, "upstream", "%s: call failed after %d tr%s: %s (%s)", c->u->name,
+               c->tries, c->tries == 1 ? "y" : "ies", msg, said);
+        msg = r == HR_UP_REJECTED ? said : msg; /* a refusal of our key stays in the log */
+    } else if (r != HR_UP_OK) {
         hr_log(HR_LOG_WARN, "upstream", "%s: call failed after %d tr%s: %s (HTTP %ld)",
                c->u->name, c->tries, c->tries == 1 ? "y" : "ies", msg, c->status);
     }

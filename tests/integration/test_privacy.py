@@ -136,12 +136,13 @@ def test_tools_and_schemas_reach_the_upstream_as_sent(setup):
     assert st == 200, out
     assert echo.bodies[-1]["response_format"] == fmt
     choice = {"type": "function", "function": {"name": "record"}}
-    st, _, out = s.json("POST", "/v1/chat/completions", dict(body, tools=TOOLS, tool_choice=choice,
+    tools = TOOLS + [{"type": "custom", "custom": {"name": "grep"}}]  # not hearth's to judge
+    st, _, out = s.json("POST", "/v1/chat/completions", dict(body, tools=tools, tool_choice=choice,
                                                               parallel_tool_calls=False),
                         {"Authorization": "Bearer " + KEY})
     assert st == 200, out
     sent = echo.bodies[-1]
-    assert sent["tools"] == TOOLS and sent["tool_choice"] == choice
+    assert sent["tools"] == tools and sent["tool_choice"] == choice
     assert sent["parallel_tool_calls"] is False
 
 

@@ -358,7 +358,10 @@ def test_anthropic_tools(stack):
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
     status, _, doc = gw.json("POST", "/v1/chat/completions", dict(body, response_format=fmt))
     assert status == 502 and "cannot carry" in doc["error"]["message"], doc
-    assert len(anth.seen) == n  # refused here, not sent without the format
+    custom = dict(body, tools=[WEATHER, {"type": "custom", "custom": {"name": "grep"}}])
+    status, _, doc = gw.json("POST", "/v1/chat/completions", custom)
+    assert status == 502 and "cannot carry" in doc["error"]["message"], doc
+    assert len(anth.seen) == n  # refused here, not sent without the format or the tool
 
 
 def test_anthropic_images(stack):
@@ -425,7 +428,8 @@ def test_tools_need_an_upstream(stack):
     assert status == 200, doc
     bad = [({"tools": {}}, "tools", "must be an array"),
            ({"tools": [{"type": "function", "function": {"name": "a b"}}]}, "tools", "name"),
-           ({"tools": [{"type": "web_search"}]}, "tools", "tools[0]"),
+           ({"tools": [{"function": {"name": "f"}}]}, "tools", "tools[0]"),
+           ({"tools": [{"type": "function"}]}, "tools", "tools[0]"),
            ({"tools": [WEATHER], "tool_choice": "always"}, "tool_choice", "tool_choice"),
            ({"tool_choice": "required"}, "tool_choice", "only allowed"),
            ({"response_format": {"type": "json_schema"}}, "response_format.json_schema", "name"),
