@@ -2,11 +2,12 @@
 /* anthropic.c -- the Anthropic Messages API in OpenAI chat shapes, both
  * ways: an OpenAI chat request becomes a Messages request (system messages
  * joined into "system", image parts into image blocks, function tools into
- * tools with an input_schema, assistant tool calls into tool_use blocks,
- * tool messages into tool_result blocks), and a message or its stream of
- * events becomes a chat.completion or its chunks (tool_use blocks into
- * tool_calls, input_json_delta into argument pieces). Pure mapping, like
- * proto.c. */
+ * tools with an input_schema, a JSON schema response format into a tool
+ * the model must call, assistant tool calls into tool_use blocks, tool
+ * messages into tool_result blocks), and a message or its stream of events
+ * becomes a chat.completion or its chunks (tool_use blocks into tool_calls,
+ * input_json_delta into argument pieces, or into content for the schema's
+ * tool). Pure mapping, like proto.c. */
 #include "upstream/upstream_int.h"
 
 #include <stdio.h>
@@ -230,13 +231,39 @@ static json_t *tool_choice(json_t *req)
     return o;
 }
 
+bool hr__anth_schema_tool(json_t *req)
+{
+    json_t *rf = json_object_get(req, "response_format");
+    const char *type = json_string_value(json_object_get(rf, "type"));
+    return type && !strcmp(type, "json_schema");
+}
+
+/* A JSON schema response format as the one tool, which the model must call:
+ * its input is the answer (routed back into content by the answer's
+ * mapping). Beside tools of the client's own it cannot be told apart. */
+static int schema_as_tool(json_t *req, json_t *b)
+{
+    json_t *js = json_object_get(json_object_get(req, "response_format"), "json_schema");
+    json_t *schema = json_object_get(js, "schema");
+    json_t *name = json_object_get(js, "name");
+    if (json_array_size(json_object_get(req, "tools")) || !json_is_string(name) ||
+        (schema && !json_is_object(schema))) {
+        return HR_EINVAL;
+    }
+    json_t *d = json_object_get(js, "description");
+    json_t *t = json_pack("{s:O, s:s, s:o}", "name", name, "description",
+                          json_is_string(d) ? json_string_value(d)
+                                            : "Give the answer as this tool's input.",
+                          "input_schema", schema ? json_incref(schema)
+                                                 : json_pack("{s:s}", "type", "object"));
+    int rc = json_object_set_new(b, "tools", json_pack("[o]", t));
+    rc = rc ? rc : json_object_set_new(b, "tool_choice", json_pack("{s:s, s:O}", "type", "tool",
+                                                                   "name", name));
+    return rc ? HR_ENOMEM : 0;
+}
+
 json_t *hr__anth_body(const hr_upstream *u, json_t *req, bool stream)
 {
-    const char *fmt = json_string_value(json_object_get(json_object_get(req, "response_format"),
-                                                        "type"));
-    if (fmt && !strcmp(fmt, "json_schema")) {
-        return NULL; /* the Messages API has no such field: refused, not dropped */
-    }
     json_t *b = json_object();
     if (!b || messages(json_object_get(req, "messages"), b) < 0) {
         json_decref(b);
@@ -266,7 +293,12 @@ json_t *hr__anth_body(const hr_upstream *u, json_t *req, bool stream)
         json_object_set(b, "stop_sequences", stop);
     }
     json_t *t = json_object_get(req, "tools");
-    if (json_array_size(t)) {
+    if (hr__anth_schema_tool(req)) {
+        if (schema_as_tool(req, b) < 0) {
+            json_decref(b);
+            return NULL; /* with tools of its own: refused, not dropped */
+        }
+    } else if (json_array_size(t)) {
         json_t *at = tools(t);
         json_t *choice = at ? tool_choice(req) : NULL;
         if (!at || !choice) {
@@ -304,7 +336,17 @@ static json_t *tool_call(json_t *part)
     return tc;
 }
 
-json_t *hr__anth_message(json_t *m)
+/* The forced tool's input is the answer: its JSON text. */
+static void append_input(hr_buf *text, json_t *part)
+{
+    char *s = json_dumps(json_object_get(part, "input"), JSON_COMPACT);
+    if (s) {
+        hr_buf_append_str(text, s);
+    }
+    hr_free(s); /* jansson allocates through hr_malloc */
+}
+
+json_t *hr__anth_message(json_t *m, bool schema_tool)
 {
     hr_buf text = {0};
     json_t *calls = json_array();
@@ -315,6 +357,9 @@ json_t *hr__anth_message(json_t *m)
         json_t *t = json_object_get(part, "text");
         if (type && !strcmp(type, "text") && json_is_string(t)) {
             hr_buf_append(&text, json_string_value(t), json_string_length(t));
+        } else if (type && !strcmp(type, "tool_use") && schema_tool) {
+            hr_buf_reset(&text); /* a preamble before the JSON is not the JSON */
+            append_input(&text, part);
         } else if (type && !strcmp(type, "tool_use")) {
             json_array_append_new(calls, tool_call(part));
         }
@@ -323,6 +368,7 @@ json_t *hr__anth_message(json_t *m)
     json_int_t in = json_integer_value(json_object_get(usage, "input_tokens"));
     json_int_t out = json_integer_value(json_object_get(usage, "output_tokens"));
     const char *fin = finish_reason(json_string_value(json_object_get(m, "stop_reason")));
+    fin = schema_tool && fin && !strcmp(fin, "tool_calls") ? "stop" : fin;
     bool tools = json_array_size(calls) > 0;
     json_t *msg = json_pack("{s:s, s:o}", "role", "assistant", "content",
                             text.len || !tools ? json_stringn(text.p ? text.p : "", text.len)
@@ -355,10 +401,14 @@ static json_t *chunk(const hr_upstream *u, const hr_up_stream_state *st, json_t 
     return c;
 }
 
-/* A tool_use block opens: the OpenAI call's first piece, id and name. */
+/* A tool_use block opens: the OpenAI call's first piece, id and name
+ * (nothing when its input is the answer's content). */
 static json_t *tool_start(const hr_upstream *u, hr_up_stream_state *st, json_t *block)
 {
     st->tool_open = true;
+    if (st->schema_tool) {
+        return NULL;
+    }
     int k = st->n_tools++;
     return chunk(u, st, json_pack("{s:[{s:i, s:O?, s:s, s:{s:O?, s:s}}]}", "tool_calls", "index",
                                   k, "id", json_object_get(block, "id"), "type", "function",
@@ -371,8 +421,11 @@ static json_t *block_delta(const hr_upstream *u, hr_up_stream_state *st, json_t 
 {
     json_t *t = json_object_get(d, "text");
     json_t *pj = json_object_get(d, "partial_json");
-    if (json_is_string(t)) {
-        return chunk(u, st, json_pack("{s:O}", "content", t), NULL);
+    if (json_is_string(t)) { /* (a forced tool's answer has no text to keep) */
+        return st->schema_tool ? NULL : chunk(u, st, json_pack("{s:O}", "content", t), NULL);
+    }
+    if (json_is_string(pj) && st->tool_open && st->schema_tool) {
+        return chunk(u, st, json_pack("{s:O}", "content", pj), NULL);
     }
     if (json_is_string(pj) && st->tool_open) {
         return chunk(u, st, json_pack("{s:[{s:i, s:{s:O}}]}", "tool_calls", "index",
@@ -407,6 +460,7 @@ int hr__anth_event(const hr_upstream *u, hr_up_stream_state *st, json_t *ev, jso
     } else if (!strcmp(type, "message_delta")) {
         const char *fin = finish_reason(
             json_string_value(json_object_get(json_object_get(ev, "delta"), "stop_reason")));
+        fin = st->schema_tool && fin && !strcmp(fin, "tool_calls") ? "stop" : fin;
         st->out_tokens = json_integer_value(
             json_object_get(json_object_get(ev, "usage"), "output_tokens"));
         *out = chunk(u, st, json_object(), fin ? fin : "stop");

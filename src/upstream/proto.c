@@ -121,7 +121,7 @@ static bool openai_answer(json_t *doc)
            json_is_string(json_object_get(m, "refusal"));
 }
 
-json_t *hr__up_parse_response(const hr_upstream *u, const char *p, size_t n)
+json_t *hr__up_parse_response(const hr_upstream *u, const char *p, size_t n, bool schema_tool)
 {
     json_t *doc = json_loadb(p, n, 0, NULL);
     if (!json_is_object(doc)) {
@@ -130,7 +130,7 @@ json_t *hr__up_parse_response(const hr_upstream *u, const char *p, size_t n)
     }
     if (u->kind == HR_UP_KIND_ANTHROPIC) {
         const char *type = json_string_value(json_object_get(doc, "type"));
-        json_t *r = type && !strcmp(type, "message") ? hr__anth_message(doc) : NULL;
+        json_t *r = type && !strcmp(type, "message") ? hr__anth_message(doc, schema_tool) : NULL;
         json_decref(doc);
         return r;
     }

@@ -601,7 +601,8 @@ static void transfer_done(hr_upstream_call *c, CURLcode res)
     hr_upstream_reason r = classify(c, res, &msg);
     json_t *resp = NULL;
     if (r == HR_UP_OK && !c->stream) {
-        resp = hr__up_parse_response(c->u, c->resp.p ? c->resp.p : "", c->resp.len);
+        resp = hr__up_parse_response(c->u, c->resp.p ? c->resp.p : "", c->resp.len,
+                                     c->schema_tool);
         if (!resp) {
             r = HR_UP_MALFORMED;
             msg = "unparseable answer";
@@ -683,6 +684,7 @@ static int start_try(hr_upstream_call *c)
     hr_buf_reset(&c->resp);
     hr_buf_reset(&c->sse);
     memset(&c->st, 0, sizeof c->st);
+    c->st.schema_tool = c->schema_tool;
     hr_upstream *u = c->u;
     c->easy = u->n_spare ? u->spare[--u->n_spare] : new_easy(u);
     if (!c->easy || left <= 0) {
@@ -736,6 +738,7 @@ int hr_upstream_chat(hr_upstream *u, json_t *req, bool stream, const hr_upstream
     u->in_flight++;
     HR_DLIST_PUSH(u->set->calls, c);
     c->req = json_incref(req);
+    c->schema_tool = u->kind == HR_UP_KIND_ANTHROPIC && hr__anth_schema_tool(req);
     int rc = hr__up_body(u, req, stream, &c->body);
     if (rc == 0) {
         rc = start_try(c);

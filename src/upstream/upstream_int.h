@@ -44,6 +44,8 @@ typedef struct hr_up_stream_state {
     int64_t in_tokens, out_tokens;
     int n_tools;              /* tool_use blocks so far: the next call's index */
     bool tool_open;           /* the block being streamed is a tool_use */
+    bool schema_tool;         /* a tool_use is the answer's content (a JSON schema
+                                 response format, asked for as a forced tool) */
     bool done;                /* the protocol's end marker was seen */
 } hr_up_stream_state;
 
@@ -59,6 +61,7 @@ struct hr_upstream_call {
     bool stream, delivered, got_byte, consumer_stopped, is_probe;
     bool paused;   /* the consumer is not taking chunks (hr_upstream_pause) */
     bool ended;    /* the end marker came: nothing after it is the answer's */
+    bool schema_tool; /* hr_up_stream_state's, kept across tries */
     bool settled;  /* ended, and the consumer was told (on_done) */
     hr_upstream_call *ended_next; /* on the set's list of ended, unsettled calls */
     int tries;
@@ -88,7 +91,7 @@ int hr__up_body(const hr_upstream *u, json_t *req, bool stream, hr_buf *body);
 
 /* A non-streamed answer as an OpenAI chat.completion (new reference), or
  * NULL when it is not one. */
-json_t *hr__up_parse_response(const hr_upstream *u, const char *p, size_t n);
+json_t *hr__up_parse_response(const hr_upstream *u, const char *p, size_t n, bool schema_tool);
 
 /* One SSE event (name may be NULL, data is its joined data lines). Returns 0
  * and maybe *chunk (a new reference to pass on), 1 at the end marker, or
@@ -100,7 +103,9 @@ int hr__up_stream_event(const hr_upstream *u, hr_up_stream_state *st, const char
  * a chat.completion (new references, NULL when not sendable or not one),
  * and one stream event as hr__up_stream_event says. */
 json_t *hr__anth_body(const hr_upstream *u, json_t *req, bool stream);
-json_t *hr__anth_message(json_t *m);
+json_t *hr__anth_message(json_t *m, bool schema_tool);
+/* Does req ask for a JSON schema response format (sent as a forced tool)? */
+bool hr__anth_schema_tool(json_t *req);
 int hr__anth_event(const hr_upstream *u, hr_up_stream_state *st, json_t *ev, json_t **chunk);
 
 #endif

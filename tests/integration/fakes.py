@@ -213,17 +213,19 @@ class FakeAnthropic(_Fake):
         last = req["messages"][-1]["content"]
         if isinstance(last, list) and last[-1].get("type") == "tool_result":
             return "Tool said: " + str(last[-1].get("content")), None, "end_turn"
-        if req.get("tools") and req.get("tool_choice", {}).get("type") != "none":
+        choice = req.get("tool_choice", {}).get("type", "auto")
+        if req.get("tools") and choice != "none":
             use = {"type": "tool_use", "id": "toolu_01", "name": req["tools"][0]["name"],
                    "input": self.TOOL_INPUT}
-            return "Let me check.", use, "tool_use"
+            # A forced tool call comes without text before it.
+            return "Let me check." if choice == "auto" else "", use, "tool_use"
         return self.reply, None, "end_turn"
 
     def message(self, h, req):
         text, use, stop = self.answer(req)
         body = json.dumps({
             "id": "msg_01", "type": "message", "role": "assistant", "model": req["model"],
-            "content": [{"type": "text", "text": text}] + ([use] if use else []),
+            "content": ([{"type": "text", "text": text}] if text else []) + ([use] if use else []),
             "stop_reason": stop,
             "stop_sequence": None, "usage": {"input_tokens": 11, "output_tokens": 5}}).encode()
         h.send_response(200)
@@ -234,25 +236,27 @@ class FakeAnthropic(_Fake):
 
     def stream(self, h, req):
         text, use, stop = self.answer(req)
-        words = text.split(" ")
+        words = text.split(" ") if text else []
         events = [("message_start", {"type": "message_start", "message": {
             "id": "msg_02", "type": "message", "role": "assistant", "model": req["model"],
             "content": [], "stop_reason": None, "usage": {"input_tokens": 11, "output_tokens": 1}}}),
-            ("content_block_start", {"type": "content_block_start", "index": 0,
-                                     "content_block": {"type": "text", "text": ""}}),
             ("ping", {"type": "ping"})]
+        if words:
+            events.append(("content_block_start", {"type": "content_block_start", "index": 0,
+                                                   "content_block": {"type": "text", "text": ""}}))
         for i, w in enumerate(words):
             events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
                            "delta": {"type": "text_delta", "text": w + (" " if i < len(words) - 1 else "")}}))
-        events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        if words:
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
         if use:
-            args = json.dumps(use["input"])
-            events.append(("content_block_start", {"type": "content_block_start", "index": 1,
+            args, k = json.dumps(use["input"]), 1 if words else 0
+            events.append(("content_block_start", {"type": "content_block_start", "index": k,
                                                    "content_block": dict(use, input={})}))
             for i in range(0, len(args), 7):
-                events.append(("content_block_delta", {"type": "content_block_delta", "index": 1,
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": k,
                                "delta": {"type": "input_json_delta", "partial_json": args[i:i + 7]}}))
-            events.append(("content_block_stop", {"type": "content_block_stop", "index": 1}))
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": k}))
         events += [("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop,
                                       "stop_sequence": None}, "usage": {"output_tokens": 5}}),
                    ("message_stop", {"type": "message_stop"})]

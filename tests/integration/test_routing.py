@@ -324,7 +324,7 @@ def test_anthropic_tools(stack):
     assert sent["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
     choice = doc["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
-    assert choice["message"]["content"] == "Let me check."
+    assert choice["message"]["content"] is None  # a forced call has no text
     call = choice["message"]["tool_calls"][0]
     assert call["id"] == "toolu_01" and call["type"] == "function"
     assert call["function"]["name"] == "get_weather"
@@ -353,6 +353,8 @@ def test_anthropic_tools(stack):
                                            "input": FakeAnthropic.TOOL_INPUT}]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01",
                                       "content": "18 C, clear"}]}]
+    assert doc["choices"][0]["message"]["content"] == "Tool said: 18 C, clear"
+    status, _, doc = gw.json("POST", "/v1/chat/completions", dict(body, tool_choice="auto"))
     assert doc["choices"][0]["message"]["content"] == "Tool said: 18 C, clear"
     n = len(anth.seen)
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
@@ -388,6 +390,32 @@ def test_anthropic_images(stack):
         "model": "claude", "messages": [{"role": "user", "content": parts}]})
     assert status == 403 and doc["error"]["code"] == "data_blocked", doc
     assert "image" in doc["error"]["message"] and len(anth.seen) == n
+
+
+def test_anthropic_json_schema(stack):
+    """A JSON schema response format goes to Anthropic as the one tool the
+    model must call; its input comes back as the message content (whole and
+    streamed), an ordinary stop, no tool calls."""
+    gw, _, anth = stack
+    schema = {"type": "object", "properties": {"city": {"type": "string"},
+                                               "units": {"type": "string"}}}
+    body = {"model": "claude", "messages": HI, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "place", "schema": schema, "strict": True}}}
+    status, _, doc = gw.json("POST", "/v1/chat/completions", body)
+    assert status == 200, doc
+    _, sent = anth.seen[-1]
+    assert [t["name"] for t in sent["tools"]] == ["place"]
+    assert sent["tools"][0]["input_schema"] == schema
+    assert sent["tool_choice"] == {"type": "tool", "name": "place"}
+    choice = doc["choices"][0]
+    assert json.loads(choice["message"]["content"]) == FakeAnthropic.TOOL_INPUT
+    assert "tool_calls" not in choice["message"] and choice["finish_reason"] == "stop"
+    status, _, raw = gw.request("POST", "/v1/chat/completions", dict(body, stream=True))
+    events = sse_events(raw)
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+    assert json.loads(text) == FakeAnthropic.TOOL_INPUT
+    assert not tool_calls_of([e for e in events if e["choices"]])
+    assert events[-1]["choices"][0]["finish_reason"] == "stop"
 
 
 def test_tools_need_an_upstream(stack):
