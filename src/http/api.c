@@ -56,6 +56,12 @@ bool hr__api_model_ok(hr_api *api, hr_req *r, const char *name)
     if (!name || model_matches(api, name)) {
         return true;
     }
+    if (hr_router_find(api->router, name)) { /* listed in /v1/models, so say what it is */
+        hr__http_error(r, 400, "model_not_supported", "model",
+                       "'%s' is a route, and routes answer /v1/chat/completions only; here "
+                       "ask for the local model '%s'", name, api->model_id);
+        return false;
+    }
     hr__http_error(r, 404, "model_not_found", "model",
                    "The model '%s' does not exist; this server serves '%s'", name, api->model_id);
     return false;

@@ -472,6 +472,18 @@ def test_tools_need_an_upstream(stack):
         assert words in doc["error"]["message"], doc
 
 
+def test_routes_answer_chat_only(stack):
+    """A route is listed in /v1/models; asked of the other endpoints it is
+    named as a route (400), not called a model that does not exist."""
+    gw, _, _ = stack
+    for path, body in (("/v1/completions", {"prompt": "Hi"}), ("/v1/embeddings", {"input": "Hi"})):
+        status, _, doc = gw.json("POST", path, dict(body, model="auto"))
+        assert status == 400 and doc["error"]["param"] == "model", doc
+        assert "route" in doc["error"]["message"] and "chat/completions" in doc["error"]["message"]
+    status, _, doc = gw.json("POST", "/v1/completions", {"prompt": "Hi", "model": "nope"})
+    assert status == 404 and doc["error"]["code"] == "model_not_found"
+
+
 def test_keys_never_leak(stack):
     gw, proxy, _ = stack
     for path in ("/v1/models", "/metrics", "/health"):
