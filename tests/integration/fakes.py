@@ -307,31 +307,15 @@ class CapturingEcho(_Fake):
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         base = {"id": "chatcmpl-echo", "created": 0, "model": req.get("model")}
         if not req.get("stream"):
-            doc = dict(base, object="chat.completion", usage=usage, choices=[{
+            send_json(h, dict(base, object="chat.completion", usage=usage, choices=[{
                 "index": 0, "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop"}])
-            data = json.dumps(doc).encode()
-            h.send_response(200)
-            h.send_header("Content-Type", "application/json")
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data)
+                "finish_reason": "stop"}]))
             return
-        h.send_response(200)
-        h.send_header("Content-Type", "text/event-stream")
-        h.send_header("Connection", "close")
-        h.end_headers()
         pieces = [text[i:i + self.split] for i in range(0, len(text), self.split)]
-        for i, p in enumerate(pieces):
-            last = i == len(pieces) - 1
-            ch = dict(base, object="chat.completion.chunk", choices=[{
-                "index": 0, "delta": {"content": p}, "finish_reason": "stop" if last else None}])
-            h.wfile.write(b"data: " + json.dumps(ch).encode() + b"\n\n")
-            h.wfile.flush()
-        h.wfile.write(b"data: [DONE]\n\n")
-        h.wfile.flush()
-        h.close_connection = True
-
+        send_sse(h, [json.dumps(dict(base, object="chat.completion.chunk", choices=[{
+            "index": 0, "delta": {"content": p},
+            "finish_reason": "stop" if i == len(pieces) - 1 else None}]))
+            for i, p in enumerate(pieces)] + ["[DONE]"])
 
     def tool_answer(self, h, req, args):
         """A call of the first tool with `args` (JSON text) as OpenAI sends
