@@ -62,15 +62,23 @@ typedef struct hr_rreq {
 } hr_rreq;
 
 /* The upstream's usage: tokens and cost, for the audit row. */
-static void note_usage(hr_rreq *rr, json_t *usage)
+static void note_tokens(hr_rreq *rr, int64_t in, int64_t out)
 {
     hr_req_note *n = hr__note(rr->req);
-    if (!n || !json_is_object(usage) || !rr->up) {
+    if (!n || !rr->up) {
         return;
     }
-    n->up_in = json_integer_value(json_object_get(usage, "prompt_tokens"));
-    n->up_out = json_integer_value(json_object_get(usage, "completion_tokens"));
-    n->cost_usd = hr_upstream_cost(rr->up, n->up_in, n->up_out);
+    n->up_in = in;
+    n->up_out = out;
+    n->cost_usd = hr_upstream_cost(rr->up, in, out);
+}
+
+static void note_usage(hr_rreq *rr, json_t *usage)
+{
+    if (json_is_object(usage)) {
+        note_tokens(rr, json_integer_value(json_object_get(usage, "prompt_tokens")),
+                    json_integer_value(json_object_get(usage, "completion_tokens")));
+    }
 }
 
 static void maybe_free(hr_rreq *rr)
@@ -495,8 +503,25 @@ static int up_raw_last(void *ud, const char *data, size_t n)
     return 1;
 }
 
-static const hr_upstream_handler UP = {up_chunk, up_done, NULL, NULL, up_end};
-static const hr_upstream_handler UP_LIVE = {up_chunk, up_done, up_raw, up_raw_last, up_end};
+/* The usage chunk hearth asked for goes on only to a client that asked. */
+static bool up_raw_usage(void *ud, const char *data, size_t n, int64_t in, int64_t out)
+{
+    hr_rreq *rr = ud;
+    if (!rr->req) {
+        return false;
+    }
+    note_tokens(rr, in, out);
+    return !rr->o.include_usage || up_raw(rr, data, n);
+}
+
+static const hr_upstream_handler UP = {.on_chunk = up_chunk, .on_done = up_done,
+                                       .on_end = up_end};
+static const hr_upstream_handler UP_LIVE = {.on_chunk = up_chunk,
+                                            .on_done = up_done,
+                                            .on_raw = up_raw,
+                                            .on_raw_last = up_raw_last,
+                                            .on_raw_usage = up_raw_usage,
+                                            .on_end = up_end};
 
 static void escalate(hr_rreq *rr, const char *reason)
 {

@@ -30,10 +30,23 @@ static const char *parse_event(char *p, hr_buf *data)
     return event;
 }
 
+/* The token counts of a compact usage chunk, or false. */
+static bool usage_counts(const char *p, int64_t *in, int64_t *out)
+{
+    const char *u = strstr(p, "\"usage\":{");
+    const char *a = u ? strstr(u, "\"prompt_tokens\":") : NULL;
+    const char *b = u ? strstr(u, "\"completion_tokens\":") : NULL;
+    char *end_a = NULL, *end_b = NULL;
+    *in = a ? strtoll(a + 16, &end_a, 10) : 0;
+    *out = b ? strtoll(b + 20, &end_b, 10) : 0;
+    return end_a && end_a != a + 16 && end_b && end_b != b + 20;
+}
+
 /* The pass-through fast path, no parse and no re-serialisation, for an
- * OpenAI-compatible upstream's chunks that are plainly not the last one, and
- * for the last one when the consumer takes it as text. Returns 1 when the
- * consumer took the event, 0 when it stopped, -1 when it is to be parsed. */
+ * OpenAI-compatible upstream's chunks that are plainly not the last one,
+ * for the last one when the consumer takes it as text, and for the usage
+ * chunk. Returns 1 when the consumer took the event, 0 when it stopped, -1
+ * when it is to be parsed. */
 static int deliver_raw(hr_upstream_call *c, const hr_buf *data)
 {
     if (c->u->kind != HR_UP_KIND_OPENAI || !data->p) {
@@ -42,9 +55,16 @@ static int deliver_raw(hr_upstream_call *c, const hr_buf *data)
     if (c->h.on_raw && strstr(data->p, "\"finish_reason\":null")) {
         return c->h.on_raw(c->ud, data->p, data->len) ? 1 : 0;
     }
-    if (c->h.on_raw_last && data->p[0] == '{' && strstr(data->p, "\"finish_reason\":\"") &&
-        !strstr(data->p, "\"error\"")) {
+    if (data->p[0] != '{' || strstr(data->p, "\"error\"")) {
+        return -1;
+    }
+    if (c->h.on_raw_last && strstr(data->p, "\"finish_reason\":\"")) {
         return c->h.on_raw_last(c->ud, data->p, data->len);
+    }
+    int64_t in, out;
+    if (c->h.on_raw_usage && strstr(data->p, "\"choices\":[]") &&
+        usage_counts(data->p, &in, &out)) {
+        return c->h.on_raw_usage(c->ud, data->p, data->len, in, out) ? 1 : 0;
     }
     return -1;
 }

@@ -91,6 +91,9 @@ typedef struct hr_upstream_handler {
      * Returns 1 when taken, 0 to cancel, -1 to have it parsed and passed
      * to on_chunk instead (a consumer that cannot use it as text). */
     int (*on_raw_last)(void *ud, const char *data, size_t n);
+    /* Optional, beside on_raw: the usage chunk (no choices) raw, with its
+     * prompt and completion tokens read off it. Return false to cancel. */
+    bool (*on_raw_usage)(void *ud, const char *data, size_t n, int64_t in, int64_t out);
     /* Optional, streamed calls: the stream's end marker came, so the answer
      * is whole; on_done (HR_UP_OK) follows once curl has returned. It runs
      * inside curl's callback: a consumer may send the end of its reply here,
