@@ -162,10 +162,15 @@ size_t hr__up_on_header(char *p, size_t size, size_t nmemb, void *ud)
     hr_upstream_call *c = ud;
     size_t n = size * nmemb;
     c->got_byte = true;
-    if (n > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
+    /* retry-after-ms (OpenAI's, finer) wins over retry-after in seconds; an
+     * HTTP-date is not read (the backoff applies then). */
+    bool ms = n > 15 && strncasecmp(p, "retry-after-ms:", 15) == 0;
+    if (ms || (n > 12 && strncasecmp(p, "retry-after:", 12) == 0 && !c->retry_after_ms_set)) {
+        const char *v = p + (ms ? 15 : 12);
         char *end = NULL;
-        double secs = strtod(p + 12, &end);
-        c->retry_after_ms = end != p + 12 && secs >= 0 ? secs * 1000.0 : -1;
+        double t = strtod(v, &end);
+        c->retry_after_ms = end != v && t >= 0 ? (ms ? t : t * 1000.0) : -1;
+        c->retry_after_ms_set = ms && c->retry_after_ms >= 0;
     }
     return n;
 }

@@ -679,6 +679,7 @@ static int start_try(hr_upstream_call *c)
     c->status = 0;
     c->got_byte = false;
     c->retry_after_ms = -1;
+    c->retry_after_ms_set = false;
     c->fb_reason = HR_UP_OK;
     c->ended = false;
     hr_buf_reset(&c->resp);

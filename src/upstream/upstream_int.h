@@ -62,6 +62,7 @@ struct hr_upstream_call {
     bool paused;   /* the consumer is not taking chunks (hr_upstream_pause) */
     bool ended;    /* the end marker came: nothing after it is the answer's */
     bool schema_tool; /* hr_up_stream_state's, kept across tries */
+    bool retry_after_ms_set; /* this try's answer had retry-after-ms */
     bool settled;  /* ended, and the consumer was told (on_done) */
     hr_upstream_call *ended_next; /* on the set's list of ended, unsettled calls */
     int tries;

@@ -96,6 +96,9 @@ class FaultProxy(_Fake):
         if mode == "http429":
             return self._send(h, 429, b'{"error":{"message":"slow down"}}',
                               extra={"Retry-After": "0"})
+        if mode == "http429ms":  # OpenAI's finer header beside the coarse one
+            return self._send(h, 429, b'{"error":{"message":"slow down"}}',
+                              extra={"Retry-After": "5", "retry-after-ms": "40"})
         if mode == "reset":
             h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             h.connection.close()

@@ -3,6 +3,7 @@
 # injecting proxy; an Anthropic stand-in checks that adapter both ways.
 import json
 import re
+import time
 
 import pytest
 
@@ -228,6 +229,20 @@ def test_upstream_without_stream_options(stack):
         assert status == 200 and last["hearth"]["degraded_reason"] == "rejected"
     finally:
         proxy.mode = "pass"
+
+
+def test_retry_after_ms_wins(stack):
+    """retry-after-ms is honoured over a coarser Retry-After: 5 s would be
+    past the call's 4 s total, so no retry would be tried at all."""
+    gw, proxy, _ = stack
+    proxy.mode = "http429ms"
+    seen = proxy.count()
+    t0 = time.monotonic()
+    status, _, raw = chat(gw, "cloud")
+    took = time.monotonic() - t0
+    proxy.mode = "pass"
+    assert status == 502 and json.loads(raw)["error"]["code"] == "upstream_failed", raw
+    assert proxy.count() - seen == 3 and 0.08 <= took < 2.0, (proxy.count() - seen, took)
 
 
 def test_pregate(stack):
