@@ -322,6 +322,9 @@ static const char *finish_reason(const char *stop)
     if (!strcmp(stop, "max_tokens")) {
         return "length";
     }
+    if (!strcmp(stop, "refusal")) {
+        return "content_filter";
+    }
     return !strcmp(stop, "tool_use") ? "tool_calls" : "stop";
 }
 
