@@ -160,7 +160,7 @@ typedef struct hr_oai_need {
     const char *param, *what, *reason;
 } hr_oai_need;
 
-extern const hr_oai_need HR_NEED_TOOLS, HR_NEED_SCHEMA, HR_NEED_IMAGES;
+extern const hr_oai_need HR_NEED_TOOLS, HR_NEED_SCHEMA, HR_NEED_IMAGES, HR_NEED_N;
 
 /* Fields common to both generation endpoints. Returns 0 or HR_EINVAL (e
  * filled). */

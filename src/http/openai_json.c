@@ -13,6 +13,12 @@
 #include "util/alloc.h"
 #include "util/err.h"
 
+const hr_oai_need HR_NEED_TOOLS = {"tools", "tools", "tools"};
+const hr_oai_need HR_NEED_SCHEMA = {"response_format", "a json_schema response format",
+                                    "response_format"};
+const hr_oai_need HR_NEED_IMAGES = {"messages", "image inputs", "images"};
+const hr_oai_need HR_NEED_N = {"n", "n > 1 (several choices)", "n"};
+
 static int bad(hr_oai_err *e, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -314,6 +320,23 @@ static int parse_stream(json_t *o, hr_oai_req *r, hr_oai_err *e)
     return 0;
 }
 
+/* n: 1 to 128 as in the OpenAI API; several choices are an upstream's. */
+static int parse_n(json_t *o, hr_oai_req *r, hr_oai_err *e)
+{
+    int64_t n = 1;
+    if (get_int(o, "n", INT32_MIN, INT32_MAX, &n, e) < 0) {
+        return HR_EINVAL;
+    }
+    if (n < 1 || n > 128) {
+        return bad(e, "n", "'n' must be from 1 to 128, got %lld", (long long)n);
+    }
+    if (n != 1 && !r->chat) {
+        return bad(e, "n", "only n = 1 is supported, got %lld", (long long)n);
+    }
+    r->need = n != 1 ? &HR_NEED_N : NULL;
+    return 0;
+}
+
 int hr__oai_parse_common(json_t *o, bool chat, hr_oai_req *r, hr_oai_err *e)
 {
     memset(r, 0, sizeof *r);
@@ -325,12 +348,8 @@ int hr__oai_parse_common(json_t *o, bool chat, hr_oai_req *r, hr_oai_err *e)
         return bad(e, "model", "'model' must be a string");
     }
     r->model = json_string_value(m);
-    int64_t n = 1;
-    if (get_int(o, "n", INT32_MIN, INT32_MAX, &n, e) < 0) {
+    if (parse_n(o, r, e) < 0) {
         return HR_EINVAL;
-    }
-    if (n != 1) {
-        return bad(e, "n", "only n = 1 is supported, got %lld", (long long)n);
     }
     json_t *user = json_object_get(o, "user");
     if (user && !json_is_null(user) && !json_is_string(user)) {
@@ -345,11 +364,6 @@ int hr__oai_parse_common(json_t *o, bool chat, hr_oai_req *r, hr_oai_err *e)
     rc = rc < 0 || !chat ? rc : parse_tools(o, r, e);
     return rc;
 }
-
-const hr_oai_need HR_NEED_TOOLS = {"tools", "tools", "tools"};
-const hr_oai_need HR_NEED_SCHEMA = {"response_format", "a json_schema response format",
-                                    "response_format"};
-const hr_oai_need HR_NEED_IMAGES = {"messages", "image inputs", "images"};
 
 /* {"type": "image_url", "image_url": {"url": "https:..." or "data:..."}} */
 static bool image_part(json_t *part)

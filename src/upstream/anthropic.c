@@ -264,6 +264,10 @@ static int schema_as_tool(json_t *req, json_t *b)
 
 json_t *hr__anth_body(const hr_upstream *u, json_t *req, bool stream)
 {
+    json_t *n = json_object_get(req, "n");
+    if (json_is_integer(n) && json_integer_value(n) != 1) {
+        return NULL; /* one answer per message: refused, not cut to one */
+    }
     json_t *b = json_object();
     if (!b || messages(json_object_get(req, "messages"), b) < 0) {
         json_decref(b);

@@ -43,6 +43,8 @@ def assert_error(status, doc, want_status, code=None, param=None):
     (CHAT, {"messages": HI, "max_tokens": -5}, 400, None, "max_tokens"),
     (CHAT, {"messages": HI, "max_tokens": 2.5}, 400, None, "max_tokens"),
     (CHAT, {"messages": HI, "n": 2}, 400, None, "n"),
+    (CHAT, {"messages": HI, "n": 0}, 400, None, "n"),
+    (CHAT, {"messages": HI, "n": 129}, 400, None, "n"),
     (CHAT, {"messages": HI, "stream": "yes"}, 400, None, "stream"),
     (CHAT, {"messages": HI, "stop": 7}, 400, None, "stop"),
     (CHAT, {"messages": HI, "stop": ["a"] * 9}, 400, None, "stop"),

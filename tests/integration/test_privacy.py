@@ -144,6 +144,9 @@ def test_tools_and_schemas_reach_the_upstream_as_sent(setup):
     sent = echo.bodies[-1]
     assert sent["tools"] == tools and sent["tool_choice"] == choice
     assert sent["parallel_tool_calls"] is False
+    st, _, out = s.json("POST", "/v1/chat/completions", dict(body, n=3),
+                        {"Authorization": "Bearer " + KEY})
+    assert st == 200 and echo.bodies[-1]["n"] == 3, out
 
 
 def test_images_leave_only_where_a_policy_lets_them(setup):

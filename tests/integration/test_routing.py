@@ -378,6 +378,8 @@ def test_anthropic_tools(stack):
     custom = dict(body, tools=[WEATHER, {"type": "custom", "custom": {"name": "grep"}}])
     status, _, doc = gw.json("POST", "/v1/chat/completions", custom)
     assert status == 502 and "cannot carry" in doc["error"]["message"], doc
+    status, _, doc = gw.json("POST", "/v1/chat/completions", dict(body, n=2))
+    assert status == 502 and "cannot carry" in doc["error"]["message"], doc
     assert len(anth.seen) == n  # refused here, not sent without the format or the tool
 
 
