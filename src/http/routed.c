@@ -376,6 +376,17 @@ static void fall_back(hr_rreq *rr, hr_upstream_reason why, const char *msg)
                        "upstream %s rejected the request: %s", up, msg ? msg : rname);
         return;
     }
+    if ((hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.need) &&
+        (why == HR_UP_BUSY || why == HR_UP_CIRCUIT_OPEN)) {
+        rr->own_req = false; /* not tried: worth trying again later */
+        char after[24];
+        double ms = rr->up ? hr_upstream_open_for_ms(rr->up) : 0;
+        snprintf(after, sizeof after, "%.0f", why == HR_UP_BUSY || ms < 1000 ? 1 : ms / 1000 + 0.5);
+        hr__req_add_header(rr->req, "Retry-After", after);
+        hr__http_error(rr->req, 503, "upstream_unavailable", NULL, "upstream %s is not taking "
+                       "calls now: %s", up, msg ? msg : rname);
+        return;
+    }
     if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.need) {
         rr->own_req = false;
         hr__http_error(rr->req, 502, "upstream_failed", NULL, "upstream %s failed: %s", up,

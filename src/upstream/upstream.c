@@ -324,6 +324,11 @@ bool hr_upstream_is_open(const hr_upstream *u)
     return u->breaker == BR_OPEN && now_ms() < u->open_until_ms;
 }
 
+double hr_upstream_open_for_ms(const hr_upstream *u)
+{
+    return hr_upstream_is_open(u) ? u->open_until_ms - now_ms() : 0;
+}
+
 /* ---- breaker (NOTES 2) ----------------------------------------------------------- */
 
 /* May a call start now? Marks a half-open probe. */

@@ -72,6 +72,8 @@ const char *hr_upstream_model(const hr_upstream *u);
 double hr_upstream_cost(const hr_upstream *u, int64_t n_in, int64_t n_out);
 /* True while the circuit is open (calls fail fast). */
 bool hr_upstream_is_open(const hr_upstream *u);
+/* How long the circuit stays open yet, in ms (0 when it is not open). */
+double hr_upstream_open_for_ms(const hr_upstream *u);
 
 typedef struct hr_upstream_handler {
     /* Streamed calls: one chat.completion.chunk per call, borrowed. Return

@@ -54,6 +54,7 @@ routes:
   claude-first: {policy: local_first, upstream: claude, threshold: 0}
   claude-vision: {policy: cloud_only, upstream: claude, privacy: pictures}
   breaker: {policy: local_first, upstream: fragile, threshold: 1}
+  fragile-only: {policy: cloud_only, upstream: fragile}
   live: {policy: cloud_only, upstream: cloud, cloud_stream: live}
 privacy:
   policies:
@@ -522,6 +523,10 @@ def test_circuit_breaker_opens(stack):
     proxy.mode = "pass"
     assert status == 200 and json.loads(raw)["hearth"]["degraded_reason"] == "circuit_open"
     assert proxy.count() == seen  # not even tried
+    # With no local answer: 503 and how long the circuit stays open, not a 502.
+    status, hdrs, raw = chat(gw, "fragile-only")
+    assert status == 503 and json.loads(raw)["error"]["code"] == "upstream_unavailable", raw
+    assert 2 <= int(hdrs["retry-after"]) <= 60 and proxy.count() == seen
 
 
 def test_live_cloud_stream(stack):
