@@ -43,14 +43,15 @@ static int content_text(json_t *c, hr_buf *out)
 static json_t *image_block(json_t *part)
 {
     const char *url = json_string_value(json_object_get(json_object_get(part, "image_url"), "url"));
-    const char *semi = url && !strncmp(url, "data:", 5) ? strchr(url, ';') : NULL;
+    bool data = url && !strncmp(url, "data:", 5);
+    const char *semi = data ? strchr(url, ';') : NULL;
     if (semi && !strncmp(semi, ";base64,", 8)) {
         return json_pack("{s:s, s:{s:s, s:s%, s:s}}", "type", "image", "source", "type", "base64",
                          "media_type", url + 5, (size_t)(semi - url - 5), "data", semi + 8);
     }
-    return url && !semi ? json_pack("{s:s, s:{s:s, s:s}}", "type", "image", "source", "type",
+    return url && !data ? json_pack("{s:s, s:{s:s, s:s}}", "type", "image", "source", "type",
                                     "url", "url", url)
-                        : NULL;
+                        : NULL; /* a data: URL that is not base64 */
 }
 
 /* A user turn with images: its parts in order, as blocks. */
