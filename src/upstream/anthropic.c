@@ -17,7 +17,9 @@
 #include "util/alloc.h"
 #include "util/err.h"
 
-#define DEFAULT_MAX_TOKENS 1024
+/* The Messages API requires max_tokens, where OpenAI's default is the
+ * model's own limit: 4096 is the largest every Claude 3 and later takes. */
+#define DEFAULT_MAX_TOKENS 4096
 
 /* ---- requests ----------------------------------------------------------------- */
 

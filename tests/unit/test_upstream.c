@@ -89,7 +89,7 @@ static void test_messages_and_tools(void **state)
                         " \"input_schema\": {\"type\": \"object\"}}]");
     assert_true(json_equal(json_object_get(b, "tools"), want));
     assert_json(json_object_get(b, "tool_choice"), "{\"type\": \"tool\", \"name\": \"g\"}");
-    assert_int_equal(json_integer_value(json_object_get(b, "max_tokens")), 1024);
+    assert_int_equal(json_integer_value(json_object_get(b, "max_tokens")), 4096);
     json_decref(want);
     json_decref(b);
 }
