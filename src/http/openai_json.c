@@ -182,8 +182,9 @@ static int check_tool_choice(json_t *tc, bool have_tools, hr_oai_err *e)
         return bad(e, "tool_choice", "'tool_choice' must be \"none\", \"auto\", \"required\" "
                    "or {\"type\": \"function\", \"function\": {\"name\": ...}}");
     }
-    if ((named || (s && strcmp(s, "none") != 0)) && !have_tools) {
-        return bad(e, "tool_choice", "'tool_choice' is only allowed when 'tools' are given");
+    if ((named || (s && !strcmp(s, "required"))) && !have_tools) {
+        return bad(e, "tool_choice", "'tool_choice' %s needs 'tools' to choose from",
+                   named ? "naming a function" : "\"required\"");
     }
     return 0;
 }

@@ -46,6 +46,13 @@ static json_t *openai_body(const hr_upstream *u, json_t *req, bool stream)
     for (size_t i = 0; i < sizeof local_only / sizeof local_only[0]; i++) {
         json_object_del(b, local_only[i]);
     }
+    json_t *tools = json_object_get(b, "tools");
+    if (json_is_array(tools) && json_array_size(tools) == 0) {
+        /* OpenAI refuses an empty list, and the tool options without one */
+        json_object_del(b, "tools");
+        json_object_del(b, "tool_choice");
+        json_object_del(b, "parallel_tool_calls");
+    }
     json_object_set_new(b, "model", json_string(u->model));
     json_object_set_new(b, "stream", json_boolean(stream));
     if (!stream) {

@@ -467,6 +467,10 @@ def test_tools_need_an_upstream(stack):
         "model": "stories260k", "messages": [{"role": "user", "content": img}]})
     assert status == 400 and doc["error"]["param"] == "messages", doc
     assert "image inputs" in doc["error"]["message"]
+    # "auto" with no tools is harmless: local answers.
+    status, _, doc = gw.json("POST", "/v1/chat/completions", {
+        "model": "stories260k", "tools": [], "tool_choice": "auto", "messages": HI, "max_tokens": 4})
+    assert status == 200, doc
     # tool_choice "none": the tools will not be called, so local may answer.
     status, hdrs, doc = gw.json("POST", "/v1/chat/completions", {
         "model": "stories260k", "tools": [WEATHER], "tool_choice": "none", "messages": HI,
@@ -477,7 +481,9 @@ def test_tools_need_an_upstream(stack):
            ({"tools": [{"function": {"name": "f"}}]}, "tools", "tools[0]"),
            ({"tools": [{"type": "function"}]}, "tools", "tools[0]"),
            ({"tools": [WEATHER], "tool_choice": "always"}, "tool_choice", "tool_choice"),
-           ({"tool_choice": "required"}, "tool_choice", "only allowed"),
+           ({"tool_choice": "required"}, "tool_choice", "needs 'tools'"),
+           ({"tool_choice": {"type": "function", "function": {"name": "f"}}}, "tool_choice",
+            "needs 'tools'"),
            ({"response_format": {"type": "json_schema"}}, "response_format.json_schema", "name"),
            ({"messages": HI + [{"role": "tool", "content": "x"}]}, "messages", "tool_call_id"),
            ({"messages": HI + [{"role": "assistant", "content": None,

@@ -275,6 +275,15 @@ static void test_openai_body(void **state)
     /* The caller's request is untouched (the body is a shallow copy). */
     assert_json(json_object_get(r, "stream_options"), "{\"include_usage\": false}");
     json_decref(r);
+    /* An empty tool list, which OpenAI refuses, goes with its options. */
+    r = load("{\"tools\": [], \"tool_choice\": \"auto\", \"parallel_tool_calls\": true,"
+             " \"messages\": []}");
+    assert_int_equal(hr__up_body(&oai, r, false, &out), 0);
+    b = load(out.p);
+    assert_json(b, "{\"model\": \"gpt-test\", \"stream\": false, \"messages\": []}");
+    json_decref(b);
+    json_decref(r);
+    hr_buf_deinit(&out);
     /* Answers: tool calls with null content are an answer, not malformed. */
     static const char ok[] = "{\"choices\": [{\"message\": {\"content\": null, \"tool_calls\":"
                              " [{\"id\": \"c\"}]}}]}";
