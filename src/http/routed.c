@@ -356,6 +356,27 @@ static void up_end(void *ud)
 }
 
 /* The upstream failed before anything of it was sent: answer locally. */
+/* The upstream's failure as the client's error, where no local answer can
+ * stand in: the request's own fault (400, with what the upstream said), not
+ * tried (503 and when to try again), or failed (502). */
+static void upstream_error(hr_rreq *rr, hr_upstream_reason why, const char *msg)
+{
+    const char *up = rr->up ? hr_upstream_name(rr->up) : "(none)";
+    if (why == HR_UP_REJECTED) {
+        hr__http_error(rr->req, 400, "upstream_rejected", NULL,
+                       "upstream %s rejected the request: %s", up, msg);
+    } else if (why == HR_UP_BUSY || why == HR_UP_CIRCUIT_OPEN) {
+        char after[24];
+        double ms = rr->up ? hr_upstream_open_for_ms(rr->up) : 0;
+        snprintf(after, sizeof after, "%.0f", why == HR_UP_BUSY || ms < 1000 ? 1 : ms / 1000 + 0.5);
+        hr__req_add_header(rr->req, "Retry-After", after);
+        hr__http_error(rr->req, 503, "upstream_unavailable", NULL,
+                       "upstream %s is not taking calls now: %s", up, msg);
+    } else {
+        hr__http_error(rr->req, 502, "upstream_failed", NULL, "upstream %s failed: %s", up, msg);
+    }
+}
+
 static void fall_back(hr_rreq *rr, hr_upstream_reason why, const char *msg)
 {
     const char *rname = hr_upstream_reason_name(why);
@@ -368,29 +389,9 @@ static void fall_back(hr_rreq *rr, hr_upstream_reason why, const char *msg)
     }
     /* A request with tools (images, a schema) has no local answer: one that
      * ignored them would not be it. */
-    const char *up = rr->up ? hr_upstream_name(rr->up) : "(none)";
-    if ((hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.need) &&
-        why == HR_UP_REJECTED) {
-        rr->own_req = false; /* the client's to fix: say what the upstream said */
-        hr__http_error(rr->req, 400, "upstream_rejected", NULL,
-                       "upstream %s rejected the request: %s", up, msg ? msg : rname);
-        return;
-    }
-    if ((hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.need) &&
-        (why == HR_UP_BUSY || why == HR_UP_CIRCUIT_OPEN)) {
-        rr->own_req = false; /* not tried: worth trying again later */
-        char after[24];
-        double ms = rr->up ? hr_upstream_open_for_ms(rr->up) : 0;
-        snprintf(after, sizeof after, "%.0f", why == HR_UP_BUSY || ms < 1000 ? 1 : ms / 1000 + 0.5);
-        hr__req_add_header(rr->req, "Retry-After", after);
-        hr__http_error(rr->req, 503, "upstream_unavailable", NULL, "upstream %s is not taking "
-                       "calls now: %s", up, msg ? msg : rname);
-        return;
-    }
     if (hr_route_policy(rr->rt) == HR_POLICY_CLOUD_ONLY || rr->o.need) {
         rr->own_req = false;
-        hr__http_error(rr->req, 502, "upstream_failed", NULL, "upstream %s failed: %s", up,
-                       msg ? msg : rname);
+        upstream_error(rr, why, msg ? msg : rname);
         return;
     }
     rr->route = "local";
