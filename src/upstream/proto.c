@@ -66,8 +66,8 @@ static json_t *openai_body(const hr_upstream *u, json_t *req, bool stream)
     if (u->no_stream_usage || json_is_true(asked)) {
         return b;
     }
-    json_t *so = json_deep_copy(json_object_get(req, "stream_options"));
-    so = json_is_object(so) ? so : (json_decref(so), json_object());
+    json_t *so = json_object_get(req, "stream_options");
+    so = json_is_object(so) ? json_deep_copy(so) : json_object();
     if (json_object_set_new(so, "include_usage", json_true()) < 0 ||
         json_object_set_new(b, "stream_options", so) < 0) {
         json_decref(b);
