@@ -154,7 +154,9 @@ const lines = [
   '',
   'Added latency is against the upstream reached directly. The relay (bench/relay.c, pinned where hearth is) ' +
   'copies bytes with no parsing (epoll, each read written at once): what it adds is the cost of one more ' +
-  'process in the path on this machine.',
+  'process in the path on this machine. Below zero (64 clients, cloud-like): the direct run, with the load ' +
+  'generator and the upstream on one CPU, is itself slowed at 64 clients (see p50 direct), more than the ' +
+  'runs through a process on the other CPU.',
   '',
   '| upstream | N | requests/run | p50 direct | p50 added: hearth | p50 added: relay | p99 direct | p99 added: hearth | p99 added: relay | TTFT p50 added: hearth | TTFT p50 added: relay | CPU/request: hearth | relay | failed |',
   '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
