@@ -23,8 +23,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <fcntl.h>
+#include <unistd.h>
 
 #define BUF_SIZE 65536
 
@@ -82,11 +82,16 @@ static int flush(end *to)
 }
 
 /* Bytes readable on `from` go to its peer now; what the peer will not take
- * is kept until it is writable. */
-static int pump(end *from)
+ * is kept until it is writable. While the peer is behind, `from` is not
+ * read (its input is off), so nothing overtakes the kept bytes; a hang-up
+ * or error reported then ends the pair. */
+static int pump(end *from, uint32_t events)
 {
     static char buf[BUF_SIZE];
     end *to = from->peer;
+    if (to->len) {
+        return events & (EPOLLHUP | EPOLLERR) ? -1 : 0;
+    }
     ssize_t n = read(from->fd, buf, sizeof buf);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         return -1;
@@ -158,7 +163,7 @@ static int on_ready(end *e, uint32_t events)
         }
     }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        return pump(e);
+        return pump(e, events);
     }
     return 0;
 }
