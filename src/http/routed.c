@@ -96,9 +96,9 @@ static void maybe_free(hr_rreq *rr)
     hr_free(rr);
 }
 
-static void decorate(void *ud, json_t *doc)
+/* The "hearth" object: how the answer was made. */
+static json_t *hearth_object(const hr_rreq *rr)
 {
-    hr_rreq *rr = ud;
     json_t *h = json_pack("{s:s, s:o, s:s?, s:f, s:s?, s:o, s:b}", "route", rr->route,
                           "confidence", rr->have_conf ? json_real(rr->confidence) : json_null(),
                           "escalation_reason", rr->reason, "local_ms", rr->local_ms, "upstream",
@@ -110,7 +110,12 @@ static void decorate(void *ud, json_t *doc)
         json_object_set_new(h, "degraded_reason", json_string(rr->degraded_reason));
     }
     hr__priv_decorate(rr->priv, h);
-    json_object_set_new(doc, "hearth", h);
+    return h;
+}
+
+static void decorate(void *ud, json_t *doc)
+{
+    json_object_set_new(doc, "hearth", hearth_object(ud));
 }
 
 static void add_route_headers(hr_rreq *rr)
@@ -355,7 +360,6 @@ static void up_end(void *ud)
     }
 }
 
-/* The upstream failed before anything of it was sent: answer locally. */
 /* The upstream's failure as the client's error, where no local answer can
  * stand in: the request's own fault (400, with what the upstream said), not
  * tried (503 and when to try again), or failed (502). */
@@ -377,6 +381,7 @@ static void upstream_error(hr_rreq *rr, hr_upstream_reason why, const char *msg)
     }
 }
 
+/* The upstream failed before anything of it was sent: answer locally. */
 static void fall_back(hr_rreq *rr, hr_upstream_reason why, const char *msg)
 {
     const char *rname = hr_upstream_reason_name(why);
@@ -492,12 +497,9 @@ static int up_raw_last(void *ud, const char *data, size_t n)
         return -1;
     }
     rr->upstream_ms = hr__now_ms() - rr->up_t0;
-    json_t *doc = json_object();
-    if (doc) {
-        decorate(rr, doc);
-    }
-    char *h = doc ? json_dumps(json_object_get(doc, "hearth"), JSON_COMPACT) : NULL;
-    json_decref(doc);
+    json_t *obj = hearth_object(rr);
+    char *h = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
     hr_buf b = {0};
     int rc = h ? hr_buf_append(&b, data, end) : HR_ENOMEM;
     rc = rc ? rc : hr_buf_printf(&b, ",\"hearth\":%s}", h);

@@ -29,6 +29,7 @@
 #include "util/err.h"
 #include "util/list.h"
 #include "util/log.h"
+#include "util/str.h"
 
 struct hr_upstreams {
     struct event_base *base;
@@ -561,15 +562,7 @@ static const char *refusal(const hr_upstream_call *c, char *out, size_t cap)
     }
     int n = snprintf(out, cap, "HTTP %ld%s%s", c->status, *m ? ": " : "", m);
     if (n >= 0 && (size_t)n >= cap) { /* cut: drop a last character cut short */
-        size_t i = cap - 2;
-        while (i > 0 && ((unsigned char)out[i] & 0xC0) == 0x80) {
-            i--;
-        }
-        unsigned char b = (unsigned char)out[i];
-        size_t len = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
-        if (i + len > cap - 1) {
-            out[i] = '\0';
-        }
+        out[hr_utf8_complete_len(out, cap - 1)] = '\0';
     }
     json_decref(doc);
     return out;
